@@ -1,0 +1,115 @@
+"""Resolve what to build for: a release + platform, from flags, the project's pin or a fielded device.
+
+Why its own module: ``fieldsafe compile``, ``fieldsafe check`` and ``fieldsafe demo`` accept the same
+target forms (``2.3.1``, ``latest-lts``, ``^5.3.0``, ``device:NAME``) and must explain failures the same
+way. The cloud is passed in (and only used for ``device:NAME``), so this stays testable offline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fieldsafe import platforms
+from fieldsafe.versions import Release, catalog
+
+if TYPE_CHECKING:
+    from fieldsafe.cloud import ParticleCloud
+
+DEVICE_PREFIX = "device:"
+
+
+class TargetError(ValueError):
+    """The target cannot be resolved; the message names the setting or flag and the fix."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resolved build target, with the device it was taken from (if any)."""
+
+    platform: platforms.Platform
+    release: Release
+    device: dict[str, Any] | None = None
+    source: str = "flag"  # "flag" | "pin" | "device"
+
+    def describe(self) -> str:
+        """``"0.5.3 (module 21), what field-unit-7 runs"``."""
+        text = f"{self.release.version} (module {self.release.module_version})"
+        if self.device is not None:
+            text += f", what {self.device.get('name') or self.device.get('id')} runs"
+        return text
+
+
+def resolve_target(
+    root: Path | None,
+    *,
+    platform: str | int | None = None,
+    target: str | None = None,
+    cloud: ParticleCloud | None = None,
+) -> Target:
+    """Flags win over the project's pin (Workbench keys in ``.vscode/settings.json``)."""
+    pin_release, pin_platform, source = None, None, "flag"
+    if root is not None and (target is None or platform is None):
+        settings = _read_pin(root)
+        pin_release, pin_platform = settings.firmware_version, settings.target_platform
+    release_text = target or pin_release
+    platform_text = platform if platform is not None else pin_platform
+    if target is None and pin_release is not None:
+        source = "pin"
+    if release_text and release_text.startswith(DEVICE_PREFIX):
+        return _from_device(release_text[len(DEVICE_PREFIX) :], platform_text, cloud)
+    if not release_text:
+        raise TargetError(
+            "no Device OS release to build against: pass --target RELEASE (or device:NAME), "
+            'or pin "particle.firmwareVersion" in .vscode/settings.json'
+        )
+    resolved_platform = _platform(platform_text)
+    try:
+        release = catalog().resolve(release_text, resolved_platform.id)
+    except LookupError as exc:
+        where = "--target" if source == "flag" else "particle.firmwareVersion in .vscode/settings.json"
+        raise TargetError(f"{where}: {exc} (platform {resolved_platform.name})") from None
+    return Target(platform=resolved_platform, release=release, source=source)
+
+
+def _read_pin(root: Path):  # noqa: ANN202 - WorkbenchSettings from fieldsafe.project
+    from fieldsafe.project import ProjectSettingsError, read_settings
+
+    try:
+        return read_settings(root)
+    except ProjectSettingsError as exc:
+        raise TargetError(str(exc)) from None
+
+
+def _platform(text: str | int | None) -> platforms.Platform:
+    if text is None or text == "":
+        raise TargetError(
+            'no platform: pass --platform NAME (e.g. electron, boron, p2) or set "particle.targetPlatform" '
+            "in .vscode/settings.json"
+        )
+    try:
+        return platforms.get(text)
+    except KeyError as exc:
+        raise TargetError(str(exc.args[0])) from None
+
+
+def _from_device(name: str, platform_text: str | int | None, cloud: ParticleCloud | None) -> Target:
+    """``device:NAME``: build for exactly the release (and platform) that device reports."""
+    if cloud is None:
+        raise TargetError(f"{DEVICE_PREFIX}{name} needs the Particle Cloud to look the device up")
+    device = cloud.get_device(name)
+    device_platform = platforms.get(int(device["platform_id"]))
+    if platform_text not in (None, "") and platforms.get(platform_text).id != device_platform.id:
+        raise TargetError(
+            f"--platform {platform_text} differs from {name}'s platform {device_platform.name}: "
+            f"drop --platform or pick a {platforms.get(platform_text).name} device"
+        )
+    running = device.get("system_firmware_version")
+    release = catalog().release(running) if running else None
+    if release is None:
+        raise TargetError(
+            f"{name} reports Device OS {running or 'unknown'}, which is not in the release table; "
+            "pass --target RELEASE explicitly"
+        )
+    return Target(platform=device_platform, release=release, device=device, source="device")
