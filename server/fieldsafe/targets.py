@@ -16,6 +16,7 @@ from fieldsafe.versions import Release, catalog
 
 if TYPE_CHECKING:
     from fieldsafe.cloud import ParticleCloud
+    from fieldsafe.project import WorkbenchSettings
 
 DEVICE_PREFIX = "device:"
 
@@ -73,7 +74,7 @@ def resolve_target(
     return Target(platform=resolved_platform, release=release, source=source)
 
 
-def _read_pin(root: Path):  # noqa: ANN202 - WorkbenchSettings from fieldsafe.project
+def _read_pin(root: Path) -> WorkbenchSettings:
     from fieldsafe.project import ProjectSettingsError, read_settings
 
     try:

@@ -9,6 +9,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fieldsafe.compilejob import CompileOutcome
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -87,7 +91,7 @@ def _save(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-def _print_text(outcome, save_to: str | None) -> None:  # noqa: ANN001 - CompileOutcome, imported lazily
+def _print_text(outcome: CompileOutcome, save_to: str | None) -> None:
     from fieldsafe.versions import describe_module_version
 
     for finding in outcome.findings:
