@@ -1,0 +1,114 @@
+"""``fieldsafe check [PROJECT] [--target RELEASE] [--platform P] [--json]``: will this project build for
+the Device OS it is pinned to?
+
+Runs the pin checks (``fieldsafe.compat.check_target``: is the release real, does the platform get it)
+and the API availability lint (``fieldsafe.apilint``) over the project's sources. ``--target`` and
+``--platform`` override the Workbench pin (``particle.firmwareVersion``, ``particle.targetPlatform``
+in ``.vscode/settings.json``). Exit status: 0 clean, 1 findings of error severity, 2 usage (no target
+known, unknown platform, bad project path or unreadable settings). Wiring only: no domain logic here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from fieldsafe.findings import Finding, Severity
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``check`` subcommand."""
+    p = subparsers.add_parser(
+        "check",
+        help="check a project's sources against its pinned Device OS (API availability, pin sanity)",
+        description="Check that a Particle project's code only uses Device OS APIs its pinned release has.",
+    )
+    p.add_argument("project", nargs="?", default=".", help="project directory (default: current directory)")
+    p.add_argument("--target", metavar="RELEASE", help="Device OS release to check against (overrides the pin)")
+    p.add_argument("--platform", metavar="P", help="platform name or id (overrides particle.targetPlatform)")
+    p.add_argument("--json", action="store_true", help="print findings as JSON")
+    p.set_defaults(func=run)
+
+
+def _usage(message: str) -> int:
+    print(f"fieldsafe check: {message}", file=sys.stderr)
+    return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    """Resolve project, target and platform, run the checks, print, return the exit status."""
+    from fieldsafe import apilint, platforms
+    from fieldsafe.versions import DeviceOSVersion
+
+    root = Path(args.project)
+    if not root.is_dir():
+        return _usage(f"{root} is not a directory; pass the project folder (the one with project.properties)")
+    try:
+        from fieldsafe.project import ProjectSettingsError, read_settings
+    except ImportError:  # pragma: no cover - the project module ships with fieldsafe
+        read_settings, ProjectSettingsError = None, ValueError  # type: ignore[assignment,misc]
+    pin_target = pin_platform = None
+    if read_settings is not None:
+        try:
+            settings = read_settings(root)
+        except ProjectSettingsError as exc:
+            return _usage(str(exc))
+        pin_target, pin_platform = settings.firmware_version, settings.target_platform
+    target_text = args.target or pin_target
+    platform_text = args.platform or pin_platform
+    if not target_text:
+        return _usage(
+            "no Device OS target known: pass --target RELEASE or set particle.firmwareVersion in "
+            f"{root / '.vscode' / 'settings.json'}"
+        )
+    try:
+        target = DeviceOSVersion.parse(target_text)
+    except ValueError as exc:
+        return _usage(f"--target/particle.firmwareVersion {target_text!r}: {exc}")
+    platform_id = None
+    if platform_text:
+        try:
+            platform_id = platforms.get(platform_text).id
+        except KeyError as exc:
+            return _usage(f"unknown platform {platform_text!r}: {exc.args[0] if exc.args else exc}")
+    findings = _pin_findings(target_text, platform_id)
+    findings += apilint.lint_project(root, target, platform_id)
+    _print(findings, args.json)
+    return 1 if any(f.severity == Severity.ERROR for f in findings) else 0
+
+
+def _pin_findings(target: str, platform_id: int | None) -> list[Finding]:
+    """``compat.check_target`` when that module is present (it is another helper's)."""
+    try:
+        from fieldsafe.compat import check_target
+    except ImportError:  # pragma: no cover
+        return []
+    return list(check_target(target, platform_id))
+
+
+def _json_row(f: Finding) -> dict[str, Any]:
+    api = f.facts.get("api") if f.code.startswith("FS2") else None
+    return {
+        "code": f.code,
+        "severity": f.severity.label,
+        "file": f.span.file if f.span else None,
+        "line": f.span.line if f.span else None,
+        "column": f.span.column if f.span else None,
+        "message": f.message,
+        "api": api,
+        "since": f.facts.get("since") if api else None,
+        "fixes": [x.to_json() for x in f.fixes],
+    }
+
+
+def _print(findings: list[Finding], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"findings": [_json_row(f) for f in findings]}, indent=2))
+        return
+    for f in findings:
+        print(f.gcc_line())
+    errors = sum(f.severity == Severity.ERROR for f in findings)
+    print(f"{len(findings)} finding(s), {errors} error(s)", file=sys.stderr)

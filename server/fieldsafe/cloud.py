@@ -1,0 +1,827 @@
+"""Particle Cloud client: configuration, token handling, typed errors, retries and an offline cache.
+
+Why this module exists: the CLI, the language server and the demo all talk to the Particle Cloud (or
+to the local emulator, which speaks the same API). They need the same answers to the same questions:
+which API and token to use (reusing particle-cli's login, never asking for another), what went wrong
+in terms a user can act on ("run `particle login`", "device field-unit-7 not found"), and what the
+fleet looked like the last time we could reach it.
+
+Rules this module keeps:
+
+* The token travels only in the ``Authorization: Bearer`` header. It is held in a :class:`Secret`
+  whose ``repr``/``str`` are redacted, exception messages are built without it, a logging filter
+  scrubs it from log records, and the cache is keyed by API host, never by the token.
+* The token is refused for plain-http API URLs unless the host is loopback (the emulator).
+* Idempotent GETs are retried (connection errors, 5xx, 429 honouring ``Retry-After``), bounded by a
+  retry count and a total wait; ``sleep`` is injectable so tests run fast.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import ipaddress
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from fieldsafe import __version__
+
+log = logging.getLogger("fieldsafe.cloud")
+
+DEFAULT_API_URL = "https://api.particle.io"
+USER_AGENT = f"fieldsafe/{__version__}"
+REDACTED = "<redacted>"
+HOME_ENV_VARS = ("home", "HOME", "HOMEPATH", "USERPROFILE")  # particle-cli settings.findHomePath order
+
+
+# --------------------------------------------------------------------------------------------------
+# Secrets and log redaction
+
+
+MIN_REDACT_LENGTH = 8  # shorter strings would mangle ordinary words; real Particle tokens are 40 hex digits
+_live_secrets: set[str] = set()
+_live_lock = threading.Lock()
+
+
+class Secret:
+    """A string that never shows itself: ``repr``/``str``/``format`` give ``<redacted>``.
+
+    Why a wrapper and not a plain ``str``: a token stored in a dataclass, an exception argument or a
+    debug log line leaks the moment someone prints it. ``reveal()`` is the one explicit way out, used
+    only when building the ``Authorization`` header.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        if not isinstance(value, str) or not value:
+            raise ValueError("a Secret needs a non-empty string")
+        self._value = value
+        if len(value) >= MIN_REDACT_LENGTH:
+            with _live_lock:
+                _live_secrets.add(value)
+
+    def reveal(self) -> str:
+        """The secret text itself; only for the request header."""
+        return self._value
+
+    def fingerprint(self) -> str:
+        """A short non-reversible tag (first 8 hex of SHA-256) so logs can tell tokens apart."""
+        return hashlib.sha256(self._value.encode()).hexdigest()[:8]
+
+    def __repr__(self) -> str:
+        return f"Secret({REDACTED})"
+
+    def __str__(self) -> str:
+        return REDACTED
+
+    def __format__(self, spec: str) -> str:
+        return REDACTED
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Secret):
+            return other._value == self._value
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    def __copy__(self) -> Secret:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Secret:
+        return self
+
+    def __reduce__(self) -> Any:  # never pickle the value into a file by accident
+        raise TypeError("Secret values cannot be pickled")
+
+
+def redact(text: str) -> str:
+    """Replace every token this process has seen with ``<redacted>`` (used by the log filter)."""
+    with _live_lock:
+        secrets = sorted(_live_secrets, key=len, reverse=True)
+    for value in secrets:
+        if value in text:
+            text = text.replace(value, REDACTED)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Scrubs known tokens from log records (message and arguments) before any handler sees them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string is not ours to fix; leave the record alone
+            return True
+        cleaned = redact(message)
+        if cleaned != message or record.args:
+            record.msg = cleaned
+            record.args = None
+        return True
+
+
+_FILTER = RedactingFilter()
+
+
+def install_log_redaction(logger_names: Iterable[str] = ("fieldsafe", "fieldsafe.cloud", "urllib3")) -> None:
+    """Attach the redacting filter to our loggers and to urllib3's (idempotent)."""
+    for name in logger_names:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+    pool_logger = logging.getLogger("urllib3.connectionpool")
+    if _FILTER not in pool_logger.filters:
+        pool_logger.addFilter(_FILTER)
+
+
+install_log_redaction()
+
+
+# --------------------------------------------------------------------------------------------------
+# Errors
+
+
+class CloudError(Exception):
+    """Base of every error this client raises; ``str()`` is a message a user can act on."""
+
+    hint: str = ""
+
+    def __init__(self, message: str, *, status: int | None = None, url: str | None = None) -> None:
+        super().__init__(redact(message))
+        self.status = status
+        self.url = url
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class ConfigError(CloudError):
+    """particle-cli's settings could not be read (names the file and the fix)."""
+
+
+class InsecureTransport(CloudError):
+    """Refused to send the access token over plain http to a non-loopback host."""
+
+
+class NotLoggedIn(CloudError):
+    """No access token anywhere: the user has to run ``particle login``."""
+
+    hint = "run `particle login` (or set PARTICLE_ACCESS_TOKEN)"
+
+
+class TokenExpired(CloudError):
+    """The cloud rejected the token (HTTP 401: invalid, expired or revoked)."""
+
+    hint = "run `particle login` to get a new token"
+
+
+class Forbidden(CloudError):
+    """HTTP 403: the token is valid but not allowed to see this device or product."""
+
+
+class NotFound(CloudError):
+    """HTTP 404: ``resource`` names what was missing (e.g. ``device 'field-unit-7'``)."""
+
+    def __init__(self, message: str, *, resource: str = "", status: int | None = 404, url: str | None = None):
+        super().__init__(message, status=status, url=url)
+        self.resource = resource
+
+
+class BadRequest(CloudError):
+    """HTTP 400 that is not a compile failure (e.g. an unknown build target)."""
+
+
+class RateLimited(CloudError):
+    """HTTP 429 after retries (or a ``Retry-After`` longer than we are willing to wait)."""
+
+    def __init__(self, message: str, *, retry_after: float | None, status: int | None = 429, url: str | None = None):
+        super().__init__(message, status=status, url=url)
+        self.retry_after = retry_after
+
+
+class ServerError(CloudError):
+    """HTTP 5xx after retries."""
+
+
+class Offline(CloudError):
+    """The API host could not be reached (DNS, refused, reset, timeout). ``host`` says which."""
+
+    def __init__(self, message: str, *, host: str, url: str | None = None) -> None:
+        super().__init__(message, url=url)
+        self.host = host
+
+
+class CompileFailed(CloudError):
+    """The cloud compiler reported errors; ``log`` is the whole build log (``errors[0]``)."""
+
+    def __init__(self, message: str, *, log: str, status: int | None = None, url: str | None = None) -> None:
+        super().__init__(message, status=status, url=url)
+        self.log = log
+
+
+class BadResponse(CloudError):
+    """The reply was not what the API promises (malformed JSON, truncated body, wrong shape)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Configuration
+
+
+@dataclass
+class CloudConfig:
+    """Which API to talk to and with which token, plus where each came from (for ``--verbose`` output).
+
+    ``token`` is a :class:`Secret` (or ``None``); its repr is redacted, so printing a config is safe.
+    """
+
+    api_url: str
+    token: Secret | None = field(default=None)
+    source_of_url: str = "default"
+    source_of_token: str = "none"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.token, str):
+            self.token = Secret(self.token) if self.token else None
+        self.api_url = self.api_url.rstrip("/")
+
+    @property
+    def host(self) -> str:
+        """``host[:port]`` of the API URL (what error messages and cache keys name)."""
+        return urlsplit(self.api_url).netloc or self.api_url
+
+
+def find_home(env: Mapping[str, str]) -> Path | None:
+    """Home directory the way particle-cli finds it: first of ``home``, ``HOME``, ``HOMEPATH``,
+    ``USERPROFILE`` that is set and exists."""
+    for name in HOME_ENV_VARS:
+        value = env.get(name)
+        if value and Path(value).is_dir():
+            return Path(value)
+    return None
+
+
+def _read_json_file(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); fix the file or run `particle login` "
+            "to rewrite it"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    return data
+
+
+def read_particle_profile(home: Path) -> tuple[Path, dict[str, Any]]:
+    """particle-cli's active profile settings: (path of ``<profile>.config.json``, its content or {})."""
+    particle_dir = home / ".particle"
+    profile = "particle"
+    profile_file = particle_dir / "profile.json"
+    if profile_file.is_file():
+        name = _read_json_file(profile_file).get("name")
+        if name is not None and not isinstance(name, str):
+            raise ConfigError(f"{profile_file}: field 'name' must be a string (the profile name)")
+        profile = name or "particle"
+    config_file = particle_dir / f"{profile}.config.json"
+    if not config_file.is_file():
+        return config_file, {}
+    return config_file, _read_json_file(config_file)
+
+
+def resolve_config(
+    explicit_url: str | None = None,
+    env: Mapping[str, str] = os.environ,
+    home: Path | None = None,
+    *,
+    explicit_token: str | None = None,
+) -> CloudConfig:
+    """Decide API URL and token.
+
+    URL: ``explicit_url`` > ``PARTICLE_API_URL`` > particle-cli profile ``apiUrl`` > api.particle.io.
+    Token: ``explicit_token`` > ``PARTICLE_ACCESS_TOKEN`` > particle-cli profile ``access_token``.
+    """
+    home = home if home is not None else find_home(env)
+    profile_path: Path | None = None
+    profile: dict[str, Any] = {}
+    if home is not None:
+        profile_path, profile = read_particle_profile(home)
+
+    url_source = "default"
+    api_url = DEFAULT_API_URL
+    if explicit_url:
+        api_url, url_source = explicit_url, "explicit"
+    elif env.get("PARTICLE_API_URL"):
+        api_url, url_source = env["PARTICLE_API_URL"], "env PARTICLE_API_URL"
+    elif profile.get("apiUrl"):
+        if not isinstance(profile["apiUrl"], str):
+            raise ConfigError(f"{profile_path}: field 'apiUrl' must be a URL string")
+        api_url, url_source = profile["apiUrl"], str(profile_path)
+
+    token: str | None = None
+    token_source = "none"
+    if explicit_token:
+        token, token_source = explicit_token, "explicit"
+    elif env.get("PARTICLE_ACCESS_TOKEN"):
+        token, token_source = env["PARTICLE_ACCESS_TOKEN"], "env PARTICLE_ACCESS_TOKEN"
+    elif profile.get("access_token"):
+        if not isinstance(profile["access_token"], str):
+            raise ConfigError(f"{profile_path}: field 'access_token' must be a string; run `particle login`")
+        token, token_source = profile["access_token"], str(profile_path)
+
+    parts = urlsplit(api_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"API URL {api_url!r} (from {url_source}) is not an http(s) URL")
+    return CloudConfig(api_url=api_url, token=token, source_of_url=url_source, source_of_token=token_source)
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost``, 127.0.0.0/8 and ::1 (hosts where plain http cannot leak the token)."""
+    name = host.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+# --------------------------------------------------------------------------------------------------
+# Cache
+
+
+class ResponseCache:
+    """Last known good responses on disk, keyed by API host + key, stored with their save time.
+
+    Why: a field engineer on a train still wants to see which Device OS field-unit-7 ran last time.
+    Writes are atomic (temp file + ``os.replace``) so a crash never leaves half a JSON file.
+    """
+
+    def __init__(self, directory: Path, api_url: str) -> None:
+        self.directory = directory
+        self.api = urlsplit(api_url).netloc.lower() or api_url
+
+    def _path(self, key: str) -> Path:
+        digest = hashlib.sha256(f"{self.api}\n{key}".encode()).hexdigest()[:32]
+        return self.directory / f"{digest}.json"
+
+    def put(self, key: str, value: Any, *, now: float | None = None) -> None:
+        record = {"api": self.api, "key": key, "saved_at": time.time() if now is None else now, "value": value}
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    json.dump(record, handle)
+                os.replace(tmp, self._path(key))
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as exc:  # a read-only cache must never break a working online call
+            log.debug("cache write for %s failed: %s", key, exc)
+
+    def get(self, key: str, *, now: float | None = None) -> tuple[Any, float] | None:
+        path = self._path(key)
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(record, dict) or record.get("key") != key or record.get("api") != self.api:
+            return None
+        age = max(0.0, (time.time() if now is None else now) - float(record.get("saved_at", 0)))
+        return record.get("value"), age
+
+
+def default_cache_dir() -> Path:
+    """``platformdirs.user_cache_dir("fieldsafe")/cloud`` (overridable per client)."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("fieldsafe")) / "cloud"
+
+
+# --------------------------------------------------------------------------------------------------
+# Client
+
+
+DEFAULT_SLEEP: Callable[[float], None] = time.sleep  # module-level so CLI tests can make retries instant
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds (delta-seconds or an HTTP date), ``None`` when absent/unparseable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+class ParticleCloud:
+    """The Particle Cloud REST API, the parts fieldsafe needs. One instance per config."""
+
+    def __init__(
+        self,
+        config: CloudConfig,
+        *,
+        timeout: float = 30,
+        cache_dir: Path | None = None,
+        max_retries: int = 3,
+        max_total_wait: float = 30.0,
+        backoff: float = 0.5,
+        compile_timeout: float = 300,
+        sleep: Callable[[float], None] | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.config = config
+        self.timeout = timeout
+        self.compile_timeout = compile_timeout
+        self.max_retries = max_retries
+        self.max_total_wait = max_total_wait
+        self.backoff = backoff
+        self._sleep = sleep if sleep is not None else DEFAULT_SLEEP
+        self._session = session or requests.Session()
+        self._session.trust_env = False  # never route the token through an env proxy we did not choose
+        self.cache = ResponseCache(cache_dir if cache_dir is not None else default_cache_dir(), config.api_url)
+
+    def __repr__(self) -> str:
+        return f"ParticleCloud(api_url={self.config.api_url!r}, token={'set' if self.config.token else 'none'})"
+
+    # ---- plumbing ---------------------------------------------------------------------------------
+
+    def _headers(self, auth: bool) -> dict[str, str]:
+        headers = {"User-Agent": USER_AGENT, "X-Particle-Tool": "fieldsafe", "Accept": "application/json"}
+        if not auth:
+            return headers
+        token = self.config.token
+        if token is None:
+            raise NotLoggedIn(f"not logged in to the Particle Cloud ({self.config.host}); {NotLoggedIn.hint}")
+        parts = urlsplit(self.config.api_url)
+        if parts.scheme != "https" and not is_loopback_host(parts.hostname or ""):
+            raise InsecureTransport(
+                f"refusing to send your access token over plain http to {parts.hostname}; use an https API URL "
+                "(plain http is only allowed for loopback, e.g. the fieldsafe emulator)"
+            )
+        headers["Authorization"] = "Bearer " + token.reveal()
+        return headers
+
+    def _url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            if urlsplit(path).netloc != urlsplit(self.config.api_url).netloc:
+                raise BadResponse(f"refusing to follow a URL to another host: {urlsplit(path).netloc}")
+            return path
+        return self.config.api_url + path
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        resource: str,
+        params: Mapping[str, Any] | None = None,
+        auth: bool = True,
+        files: list[tuple[str, tuple[str, bytes, str]]] | None = None,
+        data: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        raw: bool = False,
+    ) -> requests.Response:
+        """One API call with retries for idempotent GETs; returns a 2xx response or raises a CloudError."""
+        url = self._url(path)
+        headers = self._headers(auth)
+        retryable = method == "GET"
+        waited = 0.0
+        attempt = 0
+        while True:
+            log.debug("%s %s (attempt %d)", method, url, attempt + 1)
+            failure: CloudError
+            delay: float | None = None
+            try:
+                response = self._session.request(
+                    method,
+                    url,
+                    params=params,
+                    headers=headers,
+                    files=files,
+                    data=data,
+                    timeout=timeout or self.timeout,
+                    allow_redirects=False,
+                )
+                if raw and response.ok:
+                    _ = response.content  # read the body inside the retry loop: truncation retries too
+                    _check_length(response)
+            except requests.exceptions.ChunkedEncodingError as exc:
+                failure = BadResponse(f"truncated response from {url}: {_short(exc)}", url=url)
+            except BadResponse as exc:
+                failure = exc
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                failure = Offline(
+                    f"cannot reach the Particle Cloud at {self.config.host} ({_short(exc)})",
+                    host=self.config.host,
+                    url=url,
+                )
+            except requests.RequestException as exc:
+                raise CloudError(f"request to {url} failed: {_short(exc)}", url=url) from None
+            else:
+                if response.ok:
+                    return response
+                failure = self._error_for(response, resource, url)
+                if response.status_code not in RETRY_STATUSES:
+                    raise failure
+                delay = parse_retry_after(response.headers.get("Retry-After"))
+            if not retryable or attempt >= self.max_retries:
+                raise failure
+            if delay is None:
+                delay = self.backoff * (2**attempt)
+            if waited + delay > self.max_total_wait:
+                log.debug("not retrying %s: would wait %.1fs beyond the %.1fs budget", url, delay, self.max_total_wait)
+                raise failure
+            log.debug("retrying %s in %.2fs after: %s", url, delay, failure)
+            self._sleep(delay)
+            waited += delay
+            attempt += 1
+
+    def _error_for(self, response: requests.Response, resource: str, url: str) -> CloudError:
+        """Map a non-2xx reply to the typed error the user can act on."""
+        status = response.status_code
+        body = _json_or_none(response)
+        description = ""
+        if isinstance(body, dict):
+            description = str(body.get("error_description") or body.get("error") or body.get("info") or "")
+        suffix = f": {description}" if description else ""
+        host = self.config.host
+        if status == 400 and isinstance(body, dict) and (body.get("output") or body.get("errors")):
+            errors = body.get("errors") or []
+            log_text = errors[0] if errors and isinstance(errors[0], str) else json.dumps(errors)
+            return CompileFailed(
+                f"compile failed on {host}: {body.get('output') or 'compiler error'}",
+                log=log_text,
+                status=status,
+                url=url,
+            )
+        if status == 400:
+            return BadRequest(f"{resource}: rejected by {host} (HTTP 400){suffix}", status=status, url=url)
+        if status == 401:
+            return TokenExpired(
+                f"the Particle Cloud ({host}) rejected your access token{suffix}; {TokenExpired.hint}",
+                status=status,
+                url=url,
+            )
+        if status == 403:
+            return Forbidden(
+                f"{resource}: your account is not allowed to access it on {host}{suffix}", status=status, url=url
+            )
+        if status == 404:
+            return NotFound(f"{resource} not found on {host}{suffix}", resource=resource, status=status, url=url)
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            wait = f"; retry after {retry_after:.0f}s" if retry_after is not None else ""
+            return RateLimited(f"rate limited by {host} (HTTP 429){wait}", retry_after=retry_after, url=url)
+        if status >= 500:
+            return ServerError(
+                f"{host} had a server error (HTTP {status}) for {resource}{suffix}", status=status, url=url
+            )
+        return CloudError(f"{resource}: HTTP {status} from {host}{suffix}", status=status, url=url)
+
+    def _get_json(self, path: str, *, resource: str, params: Mapping[str, Any] | None = None, auth: bool = True) -> Any:
+        response = self._request("GET", path, resource=resource, params=params, auth=auth)
+        return _decode_json(response, resource)
+
+    # ---- endpoints --------------------------------------------------------------------------------
+
+    def build_targets(self) -> dict[str, Any]:
+        """``GET /v1/build_targets`` (no token needed): ``{targets, platforms, default_versions}``."""
+        body = self._get_json("/v1/build_targets", resource="build targets", auth=False)
+        if not isinstance(body, dict) or not isinstance(body.get("targets"), list):
+            raise BadResponse(f"build targets from {self.config.host}: expected an object with 'targets'")
+        self.cache.put("build_targets", body)
+        return body
+
+    def device_os_versions(self, platform_id: int, *, per_page: int = 100) -> list[dict[str, Any]]:
+        """Every Device OS version the cloud offers for a platform (all pages, either body shape)."""
+        versions: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            body = self._get_json(
+                "/v1/device-os/versions",
+                resource=f"Device OS versions for platform {platform_id}",
+                params={"platform_id": platform_id, "per_page": per_page, "page": page},
+            )
+            items, meta = _versions_page(body, self.config.host)
+            versions.extend(items)
+            total_pages = meta.get("total_pages") if isinstance(meta, dict) else None
+            if isinstance(total_pages, int):
+                if page >= total_pages:
+                    break
+            elif len(items) < per_page:
+                break
+            if not items:
+                break
+            page += 1
+        return versions
+
+    def device_os_version(self, version: str | int, platform_id: int) -> dict[str, Any]:
+        """One Device OS version; ``version`` may be a semver, ``latest`` or a module version number."""
+        body = self._get_json(
+            f"/v1/device-os/versions/{quote(str(version), safe='')}",
+            resource=f"Device OS version {version} for platform {platform_id}",
+            params={"platform_id": platform_id},
+        )
+        if not isinstance(body, dict) or "version" not in body:
+            raise BadResponse(f"Device OS version {version} from {self.config.host}: expected an object with 'version'")
+        return body
+
+    def list_devices(self) -> list[dict[str, Any]]:
+        """``GET /v1/devices`` (the account's devices); cached for offline use."""
+        body = self._get_json("/v1/devices", resource="device list")
+        if not isinstance(body, list):
+            raise BadResponse(f"device list from {self.config.host}: expected a JSON array")
+        self.cache.put("devices", body)
+        return body
+
+    def get_device(self, id_or_name: str) -> dict[str, Any]:
+        """``GET /v1/devices/:idOrName`` (more detail than the list); cached under id and name."""
+        body = self._get_json(f"/v1/devices/{quote(id_or_name, safe='')}", resource=f"device '{id_or_name}'")
+        if not isinstance(body, dict) or "id" not in body:
+            raise BadResponse(f"device '{id_or_name}' from {self.config.host}: expected an object with 'id'")
+        for key in {id_or_name, str(body.get("id")), str(body.get("name") or "")} - {""}:
+            self.cache.put(f"device:{key}", body)
+        return body
+
+    def product_devices(self, product: str | int, groups: list[str] | None = None) -> list[dict[str, Any]]:
+        """All devices of a product (every page until ``page == total_pages``), optionally by group."""
+        devices: list[dict[str, Any]] = []
+        page = 1
+        resource = f"product '{product}'"
+        while True:
+            params: dict[str, Any] = {"page": page, "per_page": 100}
+            if groups:
+                params["groups"] = ",".join(groups)
+            body = self._get_json(
+                f"/v1/products/{quote(str(product), safe='')}/devices", resource=resource, params=params
+            )
+            if not isinstance(body, dict) or not isinstance(body.get("devices"), list):
+                raise BadResponse(f"devices of {resource} from {self.config.host}: expected {{devices: [...], meta}}")
+            devices.extend(body["devices"])
+            meta = body.get("meta") or {}
+            total_pages = meta.get("total_pages") if isinstance(meta, dict) else None
+            if not isinstance(total_pages, int) or page >= total_pages or not body["devices"]:
+                break
+            page += 1
+        return devices
+
+    def compile(self, files: Mapping[str, bytes], platform_id: int, build_target_version: str | None) -> dict[str, Any]:
+        """``POST /v1/binaries``: parts ``file``, ``file2``, ...; filename = project-relative path.
+
+        Not retried (a POST); raises :class:`CompileFailed` with the build log on compiler errors.
+        """
+        if not files:
+            raise BadRequest("nothing to compile: no source files selected")
+        parts = [
+            ("file" if i == 0 else f"file{i + 1}", (name, content, "application/octet-stream"))
+            for i, (name, content) in enumerate(files.items())
+        ]
+        form: dict[str, str] = {"platform_id": str(platform_id)}
+        if build_target_version:
+            form["build_target_version"] = build_target_version
+        else:
+            form["latest"] = "true"
+        response = self._request(
+            "POST",
+            "/v1/binaries",
+            resource=f"compile for platform {platform_id} @ {build_target_version or 'latest'}",
+            files=parts,
+            data=form,
+            timeout=self.compile_timeout,
+        )
+        body = _decode_json(response, "compile result")
+        if not isinstance(body, dict):
+            raise BadResponse(f"compile result from {self.config.host}: expected a JSON object")
+        if body.get("ok") is False or not body.get("binary_id"):
+            errors = body.get("errors") or []
+            log_text = errors[0] if errors and isinstance(errors[0], str) else json.dumps(body)
+            raise CompileFailed(
+                f"compile failed on {self.config.host}: {body.get('output') or 'no binary'}",
+                log=log_text,
+                status=response.status_code,
+            )
+        return body
+
+    def download_binary(self, binary_id_or_url: str) -> bytes:
+        """``GET /v1/binaries/:id`` raw bytes (accepts an id, ``/v1/binaries/<id>`` or a full URL)."""
+        if binary_id_or_url.startswith(("http://", "https://", "/")):
+            path = binary_id_or_url
+        else:
+            path = f"/v1/binaries/{quote(binary_id_or_url, safe='')}"
+        response = self._request("GET", path, resource=f"binary {binary_id_or_url}", raw=True)
+        return response.content
+
+    def current_token(self) -> dict[str, Any]:
+        """``GET /v1/access_tokens/current``: checks the token is alive (``expires_at``, scopes)."""
+        body = self._get_json("/v1/access_tokens/current", resource="access token")
+        if not isinstance(body, dict):
+            raise BadResponse(f"token info from {self.config.host}: expected a JSON object")
+        return body
+
+    # ---- cache ------------------------------------------------------------------------------------
+
+    def cached(self, key: str) -> tuple[Any, float] | None:
+        """Last known value for ``"devices"``, ``"build_targets"`` or ``"device:<id or name>"`` + its age (s)."""
+        return self.cache.get(key)
+
+    def list_devices_or_cached(self) -> tuple[list[dict[str, Any]], float | None]:
+        """Devices and ``None`` when online; when Offline, the cached list and its age (else re-raise)."""
+        try:
+            return self.list_devices(), None
+        except Offline:
+            hit = self.cached("devices")
+            if hit is None:
+                raise
+            return hit[0], hit[1]
+
+    def get_device_or_cached(self, id_or_name: str) -> tuple[dict[str, Any], float | None]:
+        """One device and ``None`` when online; when Offline, the cached copy and its age (else re-raise)."""
+        try:
+            return self.get_device(id_or_name), None
+        except Offline:
+            hit = self.cached(f"device:{id_or_name}")
+            if hit is None:
+                raise
+            return hit[0], hit[1]
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _short(exc: BaseException) -> str:
+    """A one-line, token-free description of a requests/urllib3 exception."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return redact(text[:300])
+
+
+def _check_length(response: requests.Response) -> None:
+    expected = response.headers.get("Content-Length")
+    if expected and expected.isdigit() and response.raw is not None:
+        encoding = response.headers.get("Content-Encoding")
+        if not encoding and int(expected) != len(response.content):
+            raise BadResponse(
+                f"truncated response from {response.url}: got {len(response.content)} of {expected} bytes",
+                url=response.url,
+            )
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _decode_json(response: requests.Response, resource: str) -> Any:
+    try:
+        return json.loads(response.content)
+    except requests.exceptions.ChunkedEncodingError:
+        raise BadResponse(f"{resource}: truncated response from {response.url}") from None
+    except ValueError as exc:
+        raise BadResponse(
+            f"{resource}: malformed JSON from {urlsplit(response.url).netloc} ({exc.__class__.__name__}: {exc})"[:400],
+            url=response.url,
+        ) from None
+
+
+def _versions_page(body: Any, host: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Both documented shapes: ``{versions: [...], meta?}`` (particle-cli) and a bare array (api-js types)."""
+    if isinstance(body, list):
+        items, meta = body, {}
+    elif isinstance(body, dict) and isinstance(body.get("versions"), list):
+        items, meta = body["versions"], body.get("meta") or {}
+    else:
+        raise BadResponse(f"Device OS versions from {host}: expected {{versions: [...]}} or a JSON array")
+    for item in items:
+        if not isinstance(item, dict) or "version" not in item:
+            raise BadResponse(f"Device OS versions from {host}: every entry needs a 'version'")
+    return items, meta

@@ -1,0 +1,849 @@
+"""A local Particle Cloud on loopback: same paths, parameters, status codes and JSON shapes.
+
+Why: fieldsafe's tests, its demo and CI must never contact the real cloud, yet they must exercise
+the real client code (and the real particle-cli) end to end. The emulator serves the bundled Device
+OS catalog as build targets, a fleet from a JSON state file, compiles with
+``fieldsafe.emulator.compiler.compile_sources`` and can misbehave on demand (``faults``).
+
+Only loopback addresses are accepted for binding, and the admin endpoints (``/__emulator/...``)
+answer loopback clients only. Uses the stdlib ``ThreadingHTTPServer`` (no extra dependency).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import secrets
+import threading
+import time
+import urllib.parse
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from email.message import Message
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Protocol
+
+from fieldsafe.cloud import is_loopback_host
+from fieldsafe.emulator.faults import FaultError, FaultRule, Faults, make_rule
+from fieldsafe.emulator.state import (
+    EmulatorState,
+    StoredBinary,
+    TokenEntry,
+    default_state,
+    iso,
+    load_state,
+    utcnow,
+)
+
+log = logging.getLogger("fieldsafe.emulator")
+
+COMPILE_FAILED_OUTPUT = "Compiler timed out or encountered an error"
+OAUTH_CLIENTS = {"particle": "particle", "particle-cli": "particle-cli", "CLI2": "particle-cli"}
+BINARY_LIFETIME = dt.timedelta(hours=1)
+MAX_BODY = 64 * 1024 * 1024
+
+
+class CompileResultLike(Protocol):
+    ok: bool
+    log: str
+    size_info: str
+    binary: bytes | None
+
+
+CompilerFn = Callable[[dict[str, bytes], int, str], CompileResultLike]
+
+
+class ApiError(Exception):
+    """Raised inside a route to answer with ``status`` and a JSON error body."""
+
+    def __init__(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        super().__init__(body.get("error_description") or body.get("error"))
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+
+def api_error(status: int, error: str, description: str | None = None) -> ApiError:
+    body: dict[str, Any] = {"ok": False, "error": error}
+    if description:
+        body["error_description"] = description
+    return ApiError(status, body)
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes
+    content_type: str = "application/json; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def json_reply(obj: Any, status: int = 200) -> Reply:
+    return Reply(status, json.dumps(obj).encode())
+
+
+@dataclass
+class RequestRecord:
+    """What the emulator saw (for tests): never the token, only whether and how auth was sent."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    user_agent: str | None
+    particle_tool: str | None
+    auth_scheme: str | None
+    token_in_query: bool
+    status: int | None = None
+    fault: str | None = None
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Message
+    body: bytes
+    token: str | None
+
+    def arg(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else None
+
+
+# --------------------------------------------------------------------------------------------------
+# multipart/form-data
+
+
+def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], list[tuple[str, str, bytes]]]:
+    """Fields and file parts ``(field name, filename, bytes)`` of a multipart body, bytes kept exact."""
+    header = Message()
+    header["content-type"] = content_type
+    boundary = header.get_param("boundary")
+    if not isinstance(boundary, str) or not boundary:
+        raise api_error(400, "invalid_request", "multipart body without a boundary")
+    delimiter = b"--" + boundary.encode("latin-1")
+    fields: dict[str, str] = {}
+    files: list[tuple[str, str, bytes]] = []
+    chunks = body.split(delimiter)
+    for chunk in chunks[1:]:
+        if chunk.startswith(b"--"):
+            break
+        chunk = chunk.removeprefix(b"\r\n")
+        head, sep, content = chunk.partition(b"\r\n\r\n")
+        if not sep:
+            raise api_error(400, "invalid_request", "malformed multipart part (no header/body separator)")
+        content = content.removesuffix(b"\r\n")
+        part = Message()
+        for line in head.decode("utf-8", "replace").split("\r\n"):
+            name, colon, value = line.partition(":")
+            if colon:
+                part[name.strip()] = value.strip()
+        name = part.get_param("name", header="content-disposition")
+        filename = part.get_param("filename", header="content-disposition")
+        if not isinstance(name, str):
+            raise api_error(400, "invalid_request", "multipart part without a field name")
+        if isinstance(filename, str):
+            files.append((name, filename, content))
+        else:
+            fields[name] = content.decode("utf-8", "replace")
+    return fields, files
+
+
+# --------------------------------------------------------------------------------------------------
+# the API
+
+
+class Emulator:
+    """The request-independent logic (routes) over one :class:`EmulatorState`."""
+
+    def __init__(self, state: EmulatorState, tokens: Iterable[str], compiler: CompilerFn | None) -> None:
+        self.state = state
+        self.lock = threading.RLock()
+        self.tokens: dict[str, TokenEntry] = {t.token: t for t in state.tokens}
+        for token in tokens:
+            self.tokens[token] = TokenEntry(token=token)
+        self._compiler = compiler
+        self.base_url = ""
+        self.routes: list[tuple[str, re.Pattern[str], Callable[..., Reply], bool]] = [
+            ("GET", re.compile(r"/v1/build_targets"), self.build_targets, False),
+            ("GET", re.compile(r"/v1/device-os/versions"), self.device_os_versions, True),
+            ("GET", re.compile(r"/v1/device-os/versions/(?P<version>[^/]+)"), self.device_os_version, True),
+            ("GET", re.compile(r"/v1/devices"), self.list_devices, True),
+            ("GET", re.compile(r"/v1/devices/(?P<device>[^/]+)"), self.get_device, True),
+            ("GET", re.compile(r"/v1/(?:user/)?products"), self.list_products, True),
+            ("GET", re.compile(r"/v1/products/(?P<product>[^/]+)"), self.get_product, True),
+            ("GET", re.compile(r"/v1/products/(?P<product>[^/]+)/devices"), self.product_devices, True),
+            (
+                "GET",
+                re.compile(r"/v1/products/(?P<product>[^/]+)/devices/(?P<device>[^/]+)"),
+                self.product_device,
+                True,
+            ),
+            ("POST", re.compile(r"/v1/binaries"), self.compile, True),
+            ("GET", re.compile(r"/v1/binaries/(?P<binary>[^/]+)"), self.download_binary, True),
+            ("POST", re.compile(r"/oauth/token"), self.oauth_token, False),
+            ("GET", re.compile(r"/v1/access_tokens/current"), self.current_token, True),
+            ("GET", re.compile(r"/v1/user"), self.user, True),
+        ]
+
+    # ---- auth -------------------------------------------------------------------------------------
+
+    def check_token(self, token: str | None) -> TokenEntry:
+        if not token:
+            raise api_error(401, "invalid_token", "The access token was not found")
+        with self.lock:
+            entry = self.tokens.get(token)
+        if entry is None:
+            raise api_error(401, "invalid_token", "The access token provided is invalid.")
+        if entry.expired(utcnow()):
+            raise api_error(401, "invalid_token", "The access token provided has expired.")
+        return entry
+
+    def dispatch(self, request: Request) -> Reply:
+        allowed_methods: set[str] = set()
+        for method, pattern, handler, needs_auth in self.routes:
+            match = pattern.fullmatch(request.path)
+            if not match:
+                continue
+            if method != request.method:
+                allowed_methods.add(method)
+                continue
+            token = self.check_token(request.token) if needs_auth else None
+            return handler(request, token=token, **match.groupdict())
+        if allowed_methods:
+            raise api_error(405, "method_not_allowed", f"use {', '.join(sorted(allowed_methods))}")
+        raise api_error(404, "Not Found", f"no such endpoint: {request.method} {request.path}")
+
+    # ---- catalog ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _platform_ids() -> list[int]:
+        from fieldsafe import platforms
+
+        return sorted(p.id for p in platforms.all_platforms())
+
+    def build_targets(self, request: Request, **_: Any) -> Reply:
+        """Targets from the bundled catalog. ``prereleases`` mirrors the recorded real body: odd
+        majors from 3 on (the non-LTS lines) list their platforms there, everything else ``[]``."""
+        from fieldsafe import platforms
+        from fieldsafe.versions import catalog
+
+        cat = catalog()
+        known = set(self._platform_ids())
+        targets = []
+        for release in sorted(cat.releases(), key=lambda r: r.version, reverse=True):
+            ids = sorted(release.platform_ids & known)
+            if not ids:
+                continue
+            version = release.version
+            non_lts = version.major >= 3 and version.major % 2 == 1
+            targets.append(
+                {
+                    "platforms": ids,
+                    "prereleases": ids if non_lts else [],
+                    "firmware_vendor": "Particle",
+                    "version": str(version),
+                }
+            )
+        defaults: dict[str, str] = {}
+        for platform_id in sorted(known):
+            try:
+                defaults[str(platform_id)] = str(cat.resolve("default", platform_id).version)
+            except LookupError:
+                continue
+        names = {p.display_name: p.id for p in platforms.all_platforms()}
+        return json_reply({"targets": targets, "platforms": names, "default_versions": defaults})
+
+    def _platform_arg(self, request: Request, *, required: bool = True) -> int | None:
+        from fieldsafe import platforms
+
+        text = request.arg("platform_id")
+        if text is None:
+            if required:
+                raise api_error(400, "invalid_request", "platform_id is required")
+            return None
+        try:
+            platform_id = int(text)
+        except ValueError:
+            raise api_error(400, "invalid_request", f"platform_id must be an integer, got {text!r}") from None
+        if platforms.find(platform_id) is None:
+            raise api_error(400, "invalid_request", f"unknown platform_id {platform_id}")
+        return platform_id
+
+    @staticmethod
+    def _version_entry(release: Any, platform_id: int | None) -> dict[str, Any]:
+        return {
+            "version": str(release.version),
+            "internal_version": release.module_version,
+            "module_version": release.module_version,
+            "platform_id": platform_id,
+            "release_state": "preview" if release.version.is_prerelease else "released",
+            "release_date": None,
+        }
+
+    def device_os_versions(self, request: Request, **_: Any) -> Reply:
+        """Paged list. GA releases come first (newest first), then previews (newest first), so that
+        particle-cli's ``per_page=100`` validation window holds every GA release of a platform."""
+        from fieldsafe.versions import catalog
+
+        platform_id = self._platform_arg(request, required=False)
+        page = _int_arg(request, "page", 1, minimum=1)
+        per_page = _int_arg(request, "per_page", 25, minimum=1, maximum=1000)
+        releases = catalog().releases(platform_id)
+        internal = request.arg("internal_version")
+        if internal is not None:
+            releases = [r for r in releases if str(r.module_version) == internal]
+        ordered = sorted(releases, key=lambda r: (r.version.is_prerelease, _desc(r.version)))
+        total_pages = max(1, -(-len(ordered) // per_page))
+        chunk = ordered[(page - 1) * per_page : page * per_page]
+        meta = {"page": page, "per_page": per_page, "total_pages": total_pages, "total": len(ordered)}
+        return json_reply({"versions": [self._version_entry(r, platform_id) for r in chunk], "meta": meta})
+
+    def device_os_version(self, request: Request, *, version: str, **_: Any) -> Reply:
+        """``:version`` is a semver, ``latest`` or a module version number (particle-cli's flash uses that)."""
+        from fieldsafe.versions import catalog
+
+        platform_id = self._platform_arg(request, required=False)
+        cat = catalog()
+        release = None
+        if version == "latest":
+            release = cat.latest(platform_id) if platform_id is not None else None
+        elif version.isdigit():
+            candidates = cat.releases_for_module(int(version), platform_id)
+            release = candidates[0] if candidates else None
+        else:
+            release = cat.release(version)
+            if release is not None and platform_id is not None and platform_id not in release.platform_ids:
+                release = None
+        if release is None:
+            where = f" for platform {platform_id}" if platform_id is not None else ""
+            raise api_error(404, "Not Found", f"Device OS version {version}{where} not found")
+        body = self._version_entry(release, platform_id)
+        body["base_url"] = f"{self.base_url}/v1/firmware/device-os/v{release.version}"
+        body["modules"] = []  # the emulator hosts no Device OS binaries
+        return json_reply(body)
+
+    # ---- devices and products --------------------------------------------------------------------
+
+    def _device_json(self, device: Any, *, detail: bool) -> dict[str, Any]:
+        from fieldsafe.versions import catalog
+
+        try:
+            default = str(catalog().resolve("default", device.platform_id).version)
+        except LookupError:
+            default = None
+        return device.to_api(detail=detail, default_build_target=default)
+
+    def list_devices(self, request: Request, **_: Any) -> Reply:
+        with self.lock:
+            devices = [self._device_json(d, detail=False) for d in self.state.devices if d.owned]
+        return json_reply(devices)
+
+    def get_device(self, request: Request, *, device: str, **_: Any) -> Reply:
+        with self.lock:
+            found = self.state.find_device(urllib.parse.unquote(device))
+            if found is None or not found.owned:
+                raise api_error(404, "Not Found", f"Device {urllib.parse.unquote(device)} not found")
+            return json_reply(self._device_json(found, detail=True))
+
+    def list_products(self, request: Request, **_: Any) -> Reply:
+        with self.lock:
+            return json_reply({"products": [p.to_api() for p in self.state.products]})
+
+    def _product(self, product: str) -> Any:
+        found = self.state.find_product(urllib.parse.unquote(product))
+        if found is None:
+            raise api_error(404, "Not Found", f"Product {urllib.parse.unquote(product)} not found")
+        return found
+
+    def get_product(self, request: Request, *, product: str, **_: Any) -> Reply:
+        with self.lock:
+            return json_reply({"product": self._product(product).to_api()})
+
+    def product_devices(self, request: Request, *, product: str, **_: Any) -> Reply:
+        """``{devices, meta: {page, per_page, total_pages, total}}`` with groups/deviceId/deviceName filters."""
+        page = _int_arg(request, "page", 1, minimum=1)
+        per_page = _int_arg(request, "per_page", 25, minimum=1, maximum=100)
+        groups = {g for g in (request.arg("groups") or "").split(",") if g}
+        device_id = (request.arg("deviceId") or "").lower()
+        name_part = request.arg("deviceName") or ""
+        with self.lock:
+            found = self._product(product)
+            devices = [d for d in self.state.devices if d.product_id == found.id]
+            if groups:
+                devices = [d for d in devices if groups & set(d.groups)]
+            if device_id:
+                devices = [d for d in devices if d.id.startswith(device_id)]
+            if name_part:
+                devices = [d for d in devices if name_part.lower() in d.name.lower()]
+            devices.sort(key=lambda d: d.name)
+            total_pages = max(1, -(-len(devices) // per_page))
+            chunk = devices[(page - 1) * per_page : page * per_page]
+            body = [self._device_json(d, detail=False) for d in chunk]
+        meta = {"page": page, "per_page": per_page, "total_pages": total_pages, "total": len(devices)}
+        return json_reply({"devices": body, "customers": [], "meta": meta})
+
+    def product_device(self, request: Request, *, product: str, device: str, **_: Any) -> Reply:
+        with self.lock:
+            found = self._product(product)
+            dev = self.state.find_device(urllib.parse.unquote(device))
+            if dev is None or dev.product_id != found.id:
+                raise api_error(
+                    404, "Not Found", f"Device {urllib.parse.unquote(device)} not found in product {product}"
+                )
+            return json_reply(self._device_json(dev, detail=True))
+
+    # ---- compile and binaries ---------------------------------------------------------------------
+
+    def compiler(self) -> CompilerFn:
+        if self._compiler is None:
+            try:
+                from fieldsafe.emulator.compiler import compile_sources
+            except ImportError as exc:
+                raise api_error(
+                    503, "compiler_unavailable", f"the emulator's compiler is not available: {exc}"
+                ) from None
+            self._compiler = compile_sources
+        return self._compiler
+
+    def compile(self, request: Request, **_: Any) -> Reply:
+        from fieldsafe import platforms
+        from fieldsafe.versions import catalog
+
+        content_type = request.headers.get("Content-Type", "")
+        if not content_type.startswith("multipart/form-data"):
+            raise api_error(400, "invalid_request", "POST /v1/binaries needs multipart/form-data with file parts")
+        fields, parts = parse_multipart(content_type, request.body)
+        files = {filename: content for name, filename, content in parts if name.startswith("file")}
+        if not files:
+            raise api_error(400, "invalid_request", "No source files were uploaded (parts file, file2, ...)")
+        try:
+            platform_id = int(fields.get("platform_id", ""))
+        except ValueError:
+            raise api_error(400, "invalid_request", "platform_id is required and must be an integer") from None
+        platform = platforms.find(platform_id)
+        if platform is None:
+            raise api_error(400, "invalid_request", f"unknown platform_id {platform_id}")
+        wanted = fields.get("build_target_version")
+        cat = catalog()
+        if wanted:
+            release = cat.release(wanted)
+            if release is None or platform_id not in release.platform_ids:
+                near = (
+                    ", ".join(str(r.version) for r in cat.nearest(wanted, platform_id))
+                    if hasattr(cat, "nearest")
+                    else ""
+                )
+                hint = f"; nearest for {platform.display_name}: {near}" if near else ""
+                raise api_error(
+                    400,
+                    "invalid_build_target",
+                    f"build_target_version {wanted} is not available for {platform.display_name} ({platform_id}){hint}",
+                )
+        elif fields.get("latest") == "true":
+            release = cat.latest(platform_id)
+            if release is None:
+                raise api_error(400, "invalid_build_target", f"no release available for platform {platform_id}")
+        else:
+            raise api_error(400, "invalid_request", "send build_target_version or latest=true")
+        compile_fn = self.compiler()
+        try:
+            result = compile_fn(files, platform_id, str(release.version))
+        except ValueError as exc:  # e.g. an uploaded path that climbs out of the project
+            raise api_error(400, "invalid_request", str(exc)) from None
+        if not result.ok or not result.binary:
+            # HTTP 200 with ok:false: the real status is unverified (particle-domain.md section 5.3), and this is
+            # the only one with which the real particle-cli prints the build log (a 400 becomes its "not logged
+            # in" error). Our client accepts both forms.
+            return json_reply({"ok": False, "code": 200, "output": COMPILE_FAILED_OUTPUT, "errors": [result.log]}, 200)
+        binary_id = secrets.token_hex(12)
+        expires = utcnow() + BINARY_LIFETIME
+        with self.lock:
+            self.state.binaries[binary_id] = StoredBinary(bytes(result.binary), expires, platform_id)
+        return json_reply(
+            {
+                "ok": True,
+                "binary_id": binary_id,
+                "binary_url": f"/v1/binaries/{binary_id}",
+                "expires_at": iso(expires),
+                "sizeInfo": result.size_info,
+            }
+        )
+
+    def download_binary(self, request: Request, *, binary: str, **_: Any) -> Reply:
+        with self.lock:
+            stored = self.state.binaries.get(binary)
+        if stored is None or stored.expires_at <= utcnow():
+            raise api_error(404, "Not Found", f"Binary {binary} not found or expired")
+        return Reply(200, stored.data, "application/octet-stream",
+                     {"Content-Disposition": f'attachment; filename="firmware_{binary}.bin"'})  # fmt: skip
+
+    # ---- account ----------------------------------------------------------------------------------
+
+    def oauth_token(self, request: Request, **_: Any) -> Reply:
+        """Password grant with HTTP Basic client credentials (``particle:particle`` for a developer)."""
+        client = _basic_auth(request.headers.get("Authorization"))
+        form = _form_fields(request)
+        client = client or (form.get("client_id", ""), form.get("client_secret", ""))
+        if OAUTH_CLIENTS.get(client[0]) != client[1]:
+            raise api_error(401, "invalid_client", "Client authentication failed")
+        if form.get("grant_type") != "password":
+            raise api_error(400, "unsupported_grant_type", "only grant_type=password is supported by the emulator")
+        state = self.state
+        if state.password is None or form.get("username") != state.username or form.get("password") != state.password:
+            raise api_error(400, "invalid_grant", "User credentials are invalid")
+        try:
+            expires_in = int(form.get("expires_in", "7776000"))
+        except ValueError:
+            raise api_error(400, "invalid_request", "expires_in must be an integer number of seconds") from None
+        token = secrets.token_hex(20)
+        expires = utcnow() + dt.timedelta(seconds=expires_in) if expires_in > 0 else None
+        with self.lock:
+            self.tokens[token] = TokenEntry(token=token, expires_at=expires, client_id=client[0])
+        return json_reply(
+            {
+                "token_type": "bearer",
+                "access_token": token,
+                "expires_in": expires_in,
+                "refresh_token": secrets.token_hex(20),
+            }
+        )
+
+    def current_token(self, request: Request, *, token: TokenEntry, **_: Any) -> Reply:
+        return json_reply({"expires_at": iso(token.expires_at), "client_id": token.client_id, "scopes": [], "orgs": []})
+
+    def user(self, request: Request, **_: Any) -> Reply:
+        return json_reply(
+            {"username": self.state.username, "subscription_ids": [], "account_info": {}, "mfa": {"enabled": False}}
+        )
+
+
+def _desc(version: Any) -> Any:
+    """Sort key for newest-first inside a ``sorted`` that is otherwise ascending."""
+    return _Reverse(version)
+
+
+class _Reverse:
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __lt__(self, other: _Reverse) -> bool:
+        return other.value < self.value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Reverse) and other.value == self.value
+
+
+def _int_arg(request: Request, name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
+    text = request.arg(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise api_error(400, "invalid_request", f"{name} must be an integer, got {text!r}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        raise api_error(400, "invalid_request", f"{name} must be between {minimum} and {maximum or 'any'}")
+    return value
+
+
+def _basic_auth(header: str | None) -> tuple[str, str] | None:
+    import base64
+    import binascii
+
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip()).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, _, password = decoded.partition(":")
+    return user, password
+
+
+def _form_fields(request: Request) -> dict[str, str]:
+    content_type = request.headers.get("Content-Type", "")
+    if content_type.startswith("application/json"):
+        try:
+            data = json.loads(request.body or b"{}")
+        except ValueError:
+            raise api_error(400, "invalid_request", "body is not valid JSON") from None
+        return {k: str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    if content_type.startswith("multipart/form-data"):
+        return parse_multipart(content_type, request.body)[0]
+    parsed = urllib.parse.parse_qs(request.body.decode("utf-8", "replace"))
+    return {k: v[0] for k, v in parsed.items()}
+
+
+# --------------------------------------------------------------------------------------------------
+# HTTP plumbing
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _HTTPServer
+    server_version = "fieldsafe-emulator"
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s - " + format, self.client_address[0], *args)
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def _read_body(self) -> bytes:
+        """The request body, with or without Content-Length (node-fetch streams multipart as chunked)."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked()
+        length = self.headers.get("Content-Length")
+        if not length:
+            return b""
+        size = int(length)
+        if size > MAX_BODY:
+            raise api_error(413, "payload_too_large", f"request body over {MAX_BODY} bytes")
+        return self.rfile.read(size)
+
+    def _read_chunked(self) -> bytes:
+        body = bytearray()
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";")[0].strip() or b"x", 16)
+            except ValueError:
+                raise api_error(400, "invalid_request", "malformed chunked request body") from None
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return bytes(body)
+            if len(body) + size > MAX_BODY:
+                raise api_error(413, "payload_too_large", f"request body over {MAX_BODY} bytes")
+            body += self.rfile.read(size)
+            self.rfile.readline(1024)  # CRLF after each chunk
+
+    def _handle(self) -> None:
+        owner = self.server.owner
+        split = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(split.query, keep_blank_values=True)
+        auth = self.headers.get("Authorization") or ""
+        scheme, _, credential = auth.partition(" ")
+        token = credential.strip() if scheme.lower() == "bearer" else None
+        if token is None and query.get("access_token"):
+            token = query["access_token"][0]
+        record = RequestRecord(
+            method=self.command,
+            path=split.path,
+            query={k: v for k, v in query.items() if k != "access_token"},
+            user_agent=self.headers.get("User-Agent"),
+            particle_tool=self.headers.get("X-Particle-Tool"),
+            auth_scheme=scheme or None,
+            token_in_query="access_token" in query,
+        )
+        owner.record(record)
+        try:
+            body = self._read_body()
+            if split.path.startswith("/__emulator/"):
+                reply = owner.admin(self.command, split.path, body, self.client_address[0])
+                self._send(reply, record)
+                return
+            rule = owner.faults.take(self.command, split.path)
+            record.fault = rule.kind if rule else None
+            if rule is not None and rule.kind == "drop":
+                self.close_connection = True
+                record.status = 0
+                return
+            if rule is not None and rule.kind == "latency":
+                time.sleep(rule.delay)
+                rule = None
+            if rule is not None and rule.kind in ("error", "rate_limit", "token_expired"):
+                self._send(_fault_reply(rule), record)
+                return
+            if token is None and body and self.headers.get("Content-Type", "").startswith("application/x-www-form"):
+                token = _form_fields(Request(self.command, split.path, query, self.headers, body, None)).get(
+                    "access_token"
+                )
+            request = Request(self.command, split.path, query, self.headers, body, token)
+            reply = owner.api.dispatch(request)
+        except ApiError as exc:
+            reply = Reply(exc.status, json.dumps(exc.body).encode(), headers=exc.headers)
+            rule = None
+        except Exception as exc:  # a bug in the emulator must still answer, as a 500 with the reason
+            log.exception("emulator error on %s %s", self.command, split.path)
+            reply = json_reply({"ok": False, "error": "internal_error", "error_description": repr(exc)}, 500)
+            rule = None
+        if rule is not None and rule.kind == "malformed_json":
+            reply = Reply(200, b'{"ok": true, "devices": [{"id": ', "application/json")
+        if rule is not None and rule.kind == "truncate":
+            self._send(reply, record, truncate=True)
+            return
+        self._send(reply, record)
+
+    def _send(self, reply: Reply, record: RequestRecord, *, truncate: bool = False) -> None:
+        record.status = reply.status
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(reply.body)))
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(reply.body[: len(reply.body) // 2] if truncate else reply.body)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        if truncate:
+            self.close_connection = True
+
+
+def _fault_reply(rule: FaultRule) -> Reply:
+    if rule.kind == "rate_limit":
+        seconds = rule.retry_after
+        retry = str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
+        body = {"ok": False, "error": "Too many requests", "error_description": "API rate limit exceeded"}
+        return Reply(429, json.dumps(body).encode(), headers={"Retry-After": retry})
+    if rule.kind == "token_expired":
+        body = {"ok": False, "error": "invalid_token", "error_description": "The access token provided has expired."}
+        return Reply(401, json.dumps(body).encode())
+    status = rule.status
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    return Reply(status, json.dumps({"ok": False, "error": phrase, "error_description": "injected fault"}).encode())
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    owner: EmulatorServer
+
+
+class EmulatorServer:
+    """The emulator as an object: ``with EmulatorServer(state, ["tok"]) as emu: ... emu.url``.
+
+    ``state`` is an :class:`EmulatorState`, a path to a state file, or ``None`` for the bundled
+    default fleet. ``tokens`` are accepted in addition to the state file's. ``compiler`` replaces
+    ``fieldsafe.emulator.compiler.compile_sources`` (tests inject a fake one).
+    """
+
+    def __init__(
+        self,
+        state: EmulatorState | str | Path | None = None,
+        tokens: Iterable[str] = (),
+        port: int = 0,
+        *,
+        host: str = "127.0.0.1",
+        compiler: CompilerFn | None = None,
+    ) -> None:
+        if not is_loopback_host(host):
+            raise ValueError(f"the emulator listens on loopback only, not {host!r}")
+        if state is None:
+            state = default_state()
+        elif not isinstance(state, EmulatorState):
+            state = load_state(state)
+        self.state = state
+        self.faults = Faults()
+        for rule in state.faults:
+            self.faults.add(rule)
+        self.api = Emulator(state, tokens, compiler)
+        self.requests: deque[RequestRecord] = deque(maxlen=1000)
+        self._requests_lock = threading.Lock()
+        self._httpd = _HTTPServer((host, port), _Handler)
+        self._httpd.owner = self
+        self._thread: threading.Thread | None = None
+        self.api.base_url = self.url
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = self._httpd.server_address[0]
+        host = f"[{host}]" if ":" in str(host) else host
+        return f"http://{host}:{self.port}"
+
+    def add_token(self, token: str, expires_at: dt.datetime | None = None) -> None:
+        with self.api.lock:
+            self.api.tokens[token] = TokenEntry(token=token, expires_at=expires_at)
+
+    def record(self, record: RequestRecord) -> None:
+        with self._requests_lock:
+            self.requests.append(record)
+
+    def seen(self, path_glob: str = "*", method: str | None = None) -> list[RequestRecord]:
+        """Requests received so far whose path matches ``path_glob`` (for assertions in tests)."""
+        import fnmatch
+
+        with self._requests_lock:
+            return [
+                r
+                for r in self.requests
+                if fnmatch.fnmatchcase(r.path, path_glob) and (method is None or r.method == method)
+            ]
+
+    def admin(self, method: str, path: str, body: bytes, client: str) -> Reply:
+        """``/__emulator/faults`` (GET list, POST add, DELETE clear), ``/__emulator/requests``, ``/__emulator/health``."""
+        if not is_loopback_host(client):
+            return json_reply({"ok": False, "error": "admin endpoints answer loopback clients only"}, 403)
+        if path == "/__emulator/health":
+            return json_reply({"ok": True, "url": self.url})
+        if path == "/__emulator/faults":
+            if method == "GET":
+                return json_reply({"faults": [r.to_json() for r in self.faults.rules()]})
+            if method == "DELETE":
+                self.faults.clear()
+                return json_reply({"ok": True})
+            if method == "POST":
+                try:
+                    data = json.loads(body or b"null")
+                    rules = [
+                        make_rule(d, f"faults[{i}]") for i, d in enumerate(data if isinstance(data, list) else [data])
+                    ]
+                except (ValueError, FaultError) as exc:
+                    return json_reply({"ok": False, "error": "invalid_fault", "error_description": str(exc)}, 400)
+                for rule in rules:
+                    self.faults.add(rule)
+                return json_reply({"ok": True, "faults": [r.to_json() for r in rules]})
+        if path == "/__emulator/requests" and method == "GET":
+            with self._requests_lock:
+                return json_reply({"requests": [r.__dict__ for r in self.requests]})
+        return json_reply({"ok": False, "error": f"no admin endpoint {method} {path}"}, 404)
+
+    def start(self) -> EmulatorServer:
+        """Serve in a background daemon thread; returns self (``url`` is valid immediately)."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fieldsafe-emulator", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until :meth:`stop` is called from another thread or a signal."""
+        self._httpd.serve_forever()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

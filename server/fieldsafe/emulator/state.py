@@ -1,0 +1,461 @@
+"""The emulator's world: account, devices, products, tokens, stored binaries and fault switches.
+
+Why a documented JSON state (schema in ``docs/emulator.md``): tests and demos need a fleet with a
+story (an Electron stuck on 0.5.3, a Boron in a product group...) that anyone can read and edit,
+and a broken file must be rejected with the file and the field named, not with a KeyError later.
+
+The API shapes built here (``Device.to_api``) use the Particle Cloud's field names exactly
+(particle-api-js ``DeviceInfo`` and the product-device additions).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fieldsafe.emulator.faults import FaultError, FaultRule, make_rule
+
+DEVICE_ID = re.compile(r"^[0-9a-f]{24}$")
+AGO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+AGO_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+DEFAULT_TOKEN = "fieldsafe-demo-token"
+
+
+class StateError(ValueError):
+    """An invalid state file; the message names the file, the field (JSON path) and what is expected."""
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def iso(when: dt.datetime | None) -> str | None:
+    """The cloud's timestamp format: ``2024-05-01T12:00:00.000Z``."""
+    if when is None:
+        return None
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+@dataclass
+class Device:
+    """One device as the cloud knows it (only what fieldsafe and particle-cli look at)."""
+
+    id: str
+    name: str
+    platform_id: int
+    system_firmware_version: str | None
+    cellular: bool
+    product_id: int
+    online: bool
+    last_heard: dt.datetime | None
+    owned: bool = True
+    groups: list[str] = field(default_factory=list)
+    firmware_updates_enabled: bool = True
+    firmware_updates_forced: bool = False
+    development: bool = False
+    quarantined: bool = False
+    denied: bool = False
+    firmware_version: int | None = None
+    notes: str | None = None
+    serial_number: str | None = None
+    iccid: str | None = None
+    imei: str | None = None
+    last_ip_address: str | None = None
+    last_app: str | None = None
+    functions: list[str] = field(default_factory=list)
+    variables: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def in_product(self) -> bool:
+        """particle-cli's rule: a developer device has ``product_id == platform_id``."""
+        return self.product_id != self.platform_id
+
+    def to_api(self, *, detail: bool, default_build_target: str | None = None) -> dict[str, Any]:
+        """The JSON object the real API returns for this device (list item, or single-device detail)."""
+        body: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "last_app": self.last_app,
+            "last_ip_address": self.last_ip_address,
+            "last_heard": iso(self.last_heard),
+            "last_handshake_at": iso(self.last_heard),
+            "product_id": self.product_id,
+            "online": self.online,
+            "connected": self.online,
+            "platform_id": self.platform_id,
+            "cellular": self.cellular,
+            "notes": self.notes,
+            "status": "normal",
+            "serial_number": self.serial_number,
+            "system_firmware_version": self.system_firmware_version,
+            "current_build_target": self.system_firmware_version,
+            "default_build_target": default_build_target,
+            "firmware_updates_enabled": self.firmware_updates_enabled,
+            "firmware_updates_forced": self.firmware_updates_forced,
+        }
+        if self.cellular:
+            body.update({"iccid": self.iccid, "last_iccid": self.iccid, "imei": self.imei})
+        if self.in_product:
+            body.update(
+                {
+                    "firmware_product_id": self.product_id,
+                    "firmware_version": self.firmware_version,
+                    "desired_firmware_version": None,
+                    "targeted_firmware_release_version": self.firmware_version,
+                    "development": self.development,
+                    "quarantined": self.quarantined,
+                    "denied": self.denied,
+                    "groups": list(self.groups),
+                }
+            )
+        if detail:
+            body["functions"] = list(self.functions)
+            body["variables"] = dict(self.variables)
+        return body
+
+
+@dataclass
+class Product:
+    id: int
+    slug: str
+    name: str
+    platform_id: int
+    description: str = ""
+    groups: list[str] = field(default_factory=list)
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "slug": self.slug,
+            "name": self.name,
+            "platform_id": self.platform_id,
+            "description": self.description,
+            "groups": list(self.groups),
+        }
+
+
+@dataclass
+class TokenEntry:
+    token: str
+    expires_at: dt.datetime | None = None
+    client_id: str = "particle"
+
+    def expired(self, now: dt.datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+
+@dataclass
+class StoredBinary:
+    data: bytes
+    expires_at: dt.datetime
+    platform_id: int | None = None
+
+
+@dataclass
+class EmulatorState:
+    """Everything the emulator serves. ``source`` names where it came from (for error messages)."""
+
+    username: str = "demo@fieldsafe.invalid"
+    password: str | None = None
+    devices: list[Device] = field(default_factory=list)
+    products: list[Product] = field(default_factory=list)
+    tokens: list[TokenEntry] = field(default_factory=list)
+    binaries: dict[str, StoredBinary] = field(default_factory=dict)
+    faults: list[FaultRule] = field(default_factory=list)
+    source: str = "<memory>"
+
+    def find_device(self, id_or_name: str) -> Device | None:
+        """By 24-hex id (case-insensitive) or by exact name, like the real API."""
+        wanted = id_or_name.lower()
+        for device in self.devices:
+            if device.id == wanted:
+                return device
+        for device in self.devices:
+            if device.name == id_or_name:
+                return device
+        return None
+
+    def find_product(self, id_or_slug: str) -> Product | None:
+        for product in self.products:
+            if str(product.id) == id_or_slug or product.slug == id_or_slug:
+                return product
+        return None
+
+
+# --------------------------------------------------------------------------------------------------
+# loading and validation
+
+
+class _Reader:
+    """Field accessors that raise :class:`StateError` naming ``<file>: <json path>``."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, problem: str) -> StateError:
+        return StateError(f"{self.source}: {where}: {problem}")
+
+    def obj(self, value: Any, where: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(where, f"expected an object, found {type(value).__name__}")
+        return value
+
+    def str_(self, data: dict[str, Any], key: str, where: str, *, default: Any = ..., allow_none: bool = False) -> Any:
+        value = data.get(key, default)
+        if value is ...:
+            raise self.fail(f"{where}.{key}", "required string is missing")
+        if value is None and (allow_none or default is None):
+            return None
+        if not isinstance(value, str):
+            raise self.fail(f"{where}.{key}", f"expected a string, found {type(value).__name__}")
+        return value
+
+    def int_(self, data: dict[str, Any], key: str, where: str, *, default: Any = ...) -> Any:
+        value = data.get(key, default)
+        if value is ...:
+            raise self.fail(f"{where}.{key}", "required integer is missing")
+        if value is None and default is None:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.fail(f"{where}.{key}", f"expected an integer, found {value!r}")
+        return value
+
+    def bool_(self, data: dict[str, Any], key: str, where: str, default: bool) -> bool:
+        value = data.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(f"{where}.{key}", f"expected true or false, found {value!r}")
+        return value
+
+    def str_list(self, data: dict[str, Any], key: str, where: str) -> list[str]:
+        value = data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(f"{where}.{key}", "expected a list of strings")
+        return list(value)
+
+    def when(self, data: dict[str, Any], where: str, now: dt.datetime) -> dt.datetime | None:
+        """``last_heard`` (ISO 8601) or ``last_heard_ago`` ("90s", "15m", "3h", "2d") relative to load time."""
+        if data.get("last_heard_ago") is not None:
+            text = data["last_heard_ago"]
+            match = AGO.match(text) if isinstance(text, str) else None
+            if not match:
+                raise self.fail(f"{where}.last_heard_ago", f"expected e.g. '15m', '3h' or '2d', found {text!r}")
+            return now - dt.timedelta(seconds=float(match.group(1)) * AGO_UNITS[match.group(2)])
+        text = self.str_(data, "last_heard", where, default=None)
+        if text is None:
+            return None
+        try:
+            when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise self.fail(
+                f"{where}.last_heard", f"expected an ISO 8601 time such as 2024-05-01T12:00:00Z, found {text!r}"
+            ) from None
+        return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+DEVICE_KEYS = {
+    "id", "name", "platform_id", "system_firmware_version", "cellular", "product_id", "online", "connected",
+    "last_heard", "last_heard_ago", "owned", "groups", "firmware_updates_enabled", "firmware_updates_forced",
+    "development", "quarantined", "denied", "firmware_version", "notes", "serial_number", "iccid", "imei",
+    "last_ip_address", "last_app", "functions", "variables", "story",
+}  # fmt: skip
+
+
+def _device(r: _Reader, data: Any, where: str, now: dt.datetime) -> Device:
+    from fieldsafe import platforms
+    from fieldsafe.versions import DeviceOSVersion
+
+    data = r.obj(data, where)
+    unknown = set(data) - DEVICE_KEYS
+    if unknown:
+        raise r.fail(where, f"unknown field(s) {sorted(unknown)}; see docs/emulator.md for the schema")
+    device_id = r.str_(data, "id", where)
+    if not DEVICE_ID.match(device_id):
+        raise r.fail(f"{where}.id", f"expected 24 lower-case hex digits, found {device_id!r}")
+    platform_id = r.int_(data, "platform_id", where)
+    platform = platforms.find(platform_id)
+    if platform is None:
+        raise r.fail(f"{where}.platform_id", f"{platform_id} is not a known Particle platform id")
+    version = r.str_(data, "system_firmware_version", where, default=None)
+    if version is not None:
+        try:
+            DeviceOSVersion.parse(version)
+        except ValueError as exc:
+            raise r.fail(f"{where}.system_firmware_version", str(exc)) from None
+    variables = data.get("variables", {})
+    if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
+        raise r.fail(f"{where}.variables", "expected an object of name -> type string")
+    online = r.bool_(data, "online", where, r.bool_(data, "connected", where, False))
+    return Device(
+        id=device_id,
+        name=r.str_(data, "name", where),
+        platform_id=platform_id,
+        system_firmware_version=version,
+        cellular=r.bool_(data, "cellular", where, platform.cellular),
+        product_id=r.int_(data, "product_id", where, default=platform_id),
+        online=online,
+        last_heard=r.when(data, where, now),
+        owned=r.bool_(data, "owned", where, True),
+        groups=r.str_list(data, "groups", where),
+        firmware_updates_enabled=r.bool_(data, "firmware_updates_enabled", where, True),
+        firmware_updates_forced=r.bool_(data, "firmware_updates_forced", where, False),
+        development=r.bool_(data, "development", where, False),
+        quarantined=r.bool_(data, "quarantined", where, False),
+        denied=r.bool_(data, "denied", where, False),
+        firmware_version=r.int_(data, "firmware_version", where, default=None),
+        notes=r.str_(data, "notes", where, default=None),
+        serial_number=r.str_(data, "serial_number", where, default=None),
+        iccid=r.str_(data, "iccid", where, default=None),
+        imei=r.str_(data, "imei", where, default=None),
+        last_ip_address=r.str_(data, "last_ip_address", where, default=None),
+        last_app=r.str_(data, "last_app", where, default=None),
+        functions=r.str_list(data, "functions", where),
+        variables=dict(variables),
+    )
+
+
+def _product(r: _Reader, data: Any, where: str) -> Product:
+    from fieldsafe import platforms
+
+    data = r.obj(data, where)
+    platform_id = r.int_(data, "platform_id", where)
+    if platforms.find(platform_id) is None:
+        raise r.fail(f"{where}.platform_id", f"{platform_id} is not a known Particle platform id")
+    product_id = r.int_(data, "id", where)
+    return Product(
+        id=product_id,
+        slug=r.str_(data, "slug", where, default=f"product-{product_id}"),
+        name=r.str_(data, "name", where, default=f"Product {product_id}"),
+        platform_id=platform_id,
+        description=r.str_(data, "description", where, default=""),
+        groups=r.str_list(data, "groups", where),
+    )
+
+
+def _token(r: _Reader, data: Any, where: str, now: dt.datetime) -> TokenEntry:
+    if isinstance(data, str):
+        return TokenEntry(token=data)
+    data = r.obj(data, where)
+    token = r.str_(data, "token", where)
+    if not token:
+        raise r.fail(f"{where}.token", "must not be empty")
+    expires = None
+    text = r.str_(data, "expires_at", where, default=None)
+    if text is not None:
+        try:
+            expires = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise r.fail(f"{where}.expires_at", f"expected an ISO 8601 time, found {text!r}") from None
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=dt.UTC)
+    return TokenEntry(token=token, expires_at=expires, client_id=r.str_(data, "client_id", where, default="particle"))
+
+
+def _binary(r: _Reader, data: Any, where: str, base_dir: Path | None, now: dt.datetime) -> tuple[str, StoredBinary]:
+    data = r.obj(data, where)
+    binary_id = r.str_(data, "id", where)
+    if not DEVICE_ID.match(binary_id):
+        raise r.fail(f"{where}.id", "expected 24 lower-case hex digits")
+    if "base64" in data:
+        try:
+            content = base64.b64decode(r.str_(data, "base64", where), validate=True)
+        except ValueError:
+            raise r.fail(f"{where}.base64", "not valid base64") from None
+    elif "path" in data:
+        path = Path(r.str_(data, "path", where))
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise r.fail(f"{where}.path", f"cannot read {path}: {exc.strerror}") from None
+    else:
+        raise r.fail(where, "needs 'base64' or 'path' (relative to the state file)")
+    return binary_id, StoredBinary(
+        content, now + dt.timedelta(days=3650), r.int_(data, "platform_id", where, default=None)
+    )
+
+
+TOP_KEYS = {"$schema", "comment", "user", "devices", "products", "tokens", "binaries", "faults"}
+
+
+def parse_state(data: Any, source: str = "<memory>", *, base_dir: Path | None = None) -> EmulatorState:
+    """Validate a state document (already parsed JSON) into an :class:`EmulatorState`."""
+    r = _Reader(source)
+    now = utcnow()
+    data = r.obj(data, "top level")
+    unknown = set(data) - TOP_KEYS
+    if unknown:
+        raise r.fail("top level", f"unknown field(s) {sorted(unknown)}; expected some of {sorted(TOP_KEYS)}")
+    user = r.obj(data.get("user", {}), "user")
+    state = EmulatorState(
+        username=r.str_(user, "username", "user", default="demo@fieldsafe.invalid"),
+        password=r.str_(user, "password", "user", default=None),
+        source=source,
+    )
+    for key in ("devices", "products", "tokens", "binaries", "faults"):
+        if not isinstance(data.get(key, []), list):
+            raise r.fail(key, "expected a list")
+    state.products = [_product(r, p, f"products[{i}]") for i, p in enumerate(data.get("products", []))]
+    state.devices = [_device(r, d, f"devices[{i}]", now) for i, d in enumerate(data.get("devices", []))]
+    state.tokens = [_token(r, t, f"tokens[{i}]", now) for i, t in enumerate(data.get("tokens", []))]
+    for i, raw in enumerate(data.get("binaries", [])):
+        binary_id, stored = _binary(r, raw, f"binaries[{i}]", base_dir, now)
+        state.binaries[binary_id] = stored
+    for i, raw in enumerate(data.get("faults", [])):
+        try:
+            state.faults.append(make_rule(raw, f"faults[{i}]"))
+        except FaultError as exc:
+            raise StateError(f"{source}: {exc}") from None
+    _check_references(r, state)
+    return state
+
+
+def _check_references(r: _Reader, state: EmulatorState) -> None:
+    """Unique ids/names, and product devices must point at a product of the same platform."""
+    seen: dict[str, int] = {}
+    for i, device in enumerate(state.devices):
+        if device.id in seen:
+            raise r.fail(f"devices[{i}].id", f"duplicate of devices[{seen[device.id]}].id")
+        seen[device.id] = i
+        if device.in_product:
+            product = next((p for p in state.products if p.id == device.product_id), None)
+            if product is None:
+                raise r.fail(
+                    f"devices[{i}].product_id",
+                    f"{device.product_id} is neither the platform id ({device.platform_id}) nor a product in 'products'",
+                )
+            if product.platform_id != device.platform_id:
+                raise r.fail(f"devices[{i}].platform_id", f"product {product.id} is for platform {product.platform_id}")
+    ids = [p.id for p in state.products]
+    if len(ids) != len(set(ids)):
+        raise r.fail("products", "product ids must be unique")
+
+
+def load_state(path: str | Path) -> EmulatorState:
+    """Read and validate a state file; :class:`StateError` names the file and the field on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise StateError(f"{path}: cannot read the emulator state file ({exc.strerror})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise StateError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    return parse_state(data, str(path), base_dir=path.parent)
+
+
+def default_state_text() -> str:
+    """The bundled story fleet (``default-state.json``, package data)."""
+    return resources.files("fieldsafe.emulator").joinpath("default-state.json").read_text(encoding="utf-8")
+
+
+def default_state() -> EmulatorState:
+    """A fresh copy of the bundled story fleet (see ``docs/emulator.md``)."""
+    return parse_state(json.loads(default_state_text()), "fieldsafe/emulator/default-state.json")
