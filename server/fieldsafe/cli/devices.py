@@ -76,7 +76,7 @@ def device_row(device: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     }
 
 
-def _table(rows: list[dict[str, Any]]) -> str:
+def format_table(rows: list[dict[str, Any]]) -> str:
     cells = [
         [
             r["name"] or "<no name>",
@@ -131,5 +131,5 @@ def run(args: argparse.Namespace) -> int:
     if not rows:
         print("No devices found.")
         return 0
-    print(_table(rows))
+    print(format_table(rows))
     return 0
