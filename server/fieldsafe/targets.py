@@ -59,7 +59,8 @@ def resolve_target(
     if target is None and pin_release is not None:
         source = "pin"
     if release_text and release_text.startswith(DEVICE_PREFIX):
-        return _from_device(release_text[len(DEVICE_PREFIX) :], platform_text, cloud)
+        # an explicit device decides the platform; only an explicit --platform can contradict it
+        return _from_device(release_text[len(DEVICE_PREFIX) :], platform, cloud)
     if not release_text:
         raise TargetError(
             "no Device OS release to build against: pass --target RELEASE (or device:NAME), "
@@ -104,7 +105,7 @@ def _from_device(name: str, platform_text: str | int | None, cloud: ParticleClou
     if platform_text not in (None, "") and platforms.get(platform_text).id != device_platform.id:
         raise TargetError(
             f"--platform {platform_text} differs from {name}'s platform {device_platform.name}: "
-            f"drop --platform or pick a {platforms.get(platform_text).name} device"
+            f"drop --platform or pick a device of platform {platforms.get(platform_text).name}"
         )
     running = device.get("system_firmware_version")
     release = catalog().release(running) if running else None
