@@ -137,5 +137,5 @@ def test_resolve_target_explains_missing_pieces(tmp_path: Path) -> None:
     assert str(resolve_target(tmp_path, platform="b", target="latest-lts").release.version).startswith("6.")
     (tmp_path / ".vscode").mkdir()
     (tmp_path / ".vscode" / "settings.json").write_text('{"particle.firmwareVersion": 2}')
-    with pytest.raises(TargetError, match="settings.json"):
+    with pytest.raises(TargetError, match=r"settings\.json"):
         resolve_target(tmp_path)
