@@ -326,3 +326,23 @@ def test_fieldsafe_devices_errors_exit_1(tmp_path: Path, monkeypatch: pytest.Mon
         assert main(["devices", "--api-url", server.url]) == 1
         err = capsys.readouterr().err
         assert "rejected your access token" in err and "wrong-token" not in err
+
+
+def test_identical_uploads_reuse_the_build(tmp_path: Path) -> None:
+    """The build cache: an identical upload is not compiled twice; any change is."""
+    compiler = FakeCompiler()
+    calls: list[str] = []
+
+    def counting_compiler(files: dict[str, bytes], platform_id: int, release: str) -> object:
+        calls.append(release)
+        return compiler(files, platform_id, release)
+
+    with EmulatorServer(compiler=counting_compiler) as emu:
+        client = cloud.ParticleCloud(cloud.CloudConfig(api_url=emu.url, token=DEFAULT_TOKEN), cache_dir=tmp_path)
+        sources = {"src/app.ino": b"void setup() {}\nvoid loop() {}\n"}
+        first = client.compile(sources, 10, "0.5.3")
+        second = client.compile(sources, 10, "0.5.3")
+        assert calls == ["0.5.3"] and first["binary_id"] != second["binary_id"]
+        client.compile(sources, 10, "0.6.0")
+        client.compile({"src/app.ino": b"void setup() {}\nvoid loop() { }\n"}, 10, "0.5.3")
+        assert calls == ["0.5.3", "0.6.0", "0.5.3"]

@@ -12,6 +12,7 @@ answer loopback clients only. Uses the stdlib ``ThreadingHTTPServer`` (no extra 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import re
@@ -19,7 +20,7 @@ import secrets
 import threading
 import time
 import urllib.parse
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.message import Message
@@ -45,6 +46,7 @@ log = logging.getLogger("fieldsafe.emulator")
 COMPILE_FAILED_OUTPUT = "Compiler timed out or encountered an error"
 OAUTH_CLIENTS = {"particle": "particle", "particle-cli": "particle-cli", "CLI2": "particle-cli"}
 BINARY_LIFETIME = dt.timedelta(hours=1)
+BUILD_CACHE_SIZE = 64
 MAX_BODY = 64 * 1024 * 1024
 
 
@@ -169,6 +171,7 @@ class Emulator:
         for token in tokens:
             self.tokens[token] = TokenEntry(token=token)
         self._compiler = compiler
+        self._build_cache: OrderedDict[str, CompileResultLike] = OrderedDict()
         self.base_url = ""
         self.routes: list[tuple[str, re.Pattern[str], Callable[..., Reply], bool]] = [
             ("GET", re.compile(r"/v1/build_targets"), self.build_targets, False),
@@ -412,6 +415,28 @@ class Emulator:
             self._compiler = compile_sources
         return self._compiler
 
+    def build(self, files: dict[str, bytes], platform_id: int, release: str) -> CompileResultLike:
+        """Run the compiler, reusing the result of an identical earlier upload (a build cache).
+
+        Why: the emulator's compiler is deterministic, and g++ dominates a compile's time; caching identical
+        uploads keeps repeated CI and editor compiles fast, like the cloud's own build servers would.
+        """
+        digest = hashlib.sha256(f"{platform_id}\0{release}\0".encode())
+        for name in sorted(files):
+            digest.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+        key = digest.hexdigest()
+        with self.lock:
+            hit = self._build_cache.get(key)
+            if hit is not None:
+                self._build_cache.move_to_end(key)
+                return hit
+        result = self.compiler()(files, platform_id, release)
+        with self.lock:
+            self._build_cache[key] = result
+            while len(self._build_cache) > BUILD_CACHE_SIZE:
+                self._build_cache.popitem(last=False)
+        return result
+
     def compile(self, request: Request, **_: Any) -> Reply:
         from fieldsafe import platforms
         from fieldsafe.versions import catalog
@@ -452,9 +477,8 @@ class Emulator:
                 raise api_error(400, "invalid_build_target", f"no release available for platform {platform_id}")
         else:
             raise api_error(400, "invalid_request", "send build_target_version or latest=true")
-        compile_fn = self.compiler()
         try:
-            result = compile_fn(files, platform_id, str(release.version))
+            result = self.build(files, platform_id, str(release.version))
         except ValueError as exc:  # e.g. an uploaded path that climbs out of the project
             raise api_error(400, "invalid_request", str(exc)) from None
         if not result.ok or not result.binary:
