@@ -39,7 +39,7 @@ def test_root_from_workbench_settings_without_project_properties(tmp_path: Path)
 def test_settings_without_particle_keys_do_not_make_a_root(tmp_path: Path) -> None:
     _touch(tmp_path, "ws/.vscode/settings.json", text='{"editor.tabSize": 2}')
     _touch(tmp_path, "ws/src/main.cpp")
-    assert find_project_root(tmp_path / "ws/src/main.cpp") is None
+    assert find_project_root(tmp_path / "ws/src/main.cpp", stop_at=tmp_path) is None
 
 
 def test_malformed_settings_with_particle_keys_still_mark_the_root(tmp_path: Path) -> None:
@@ -50,7 +50,7 @@ def test_malformed_settings_with_particle_keys_still_mark_the_root(tmp_path: Pat
 def test_legacy_flat_root_and_none(tmp_path: Path) -> None:
     _touch(tmp_path, "flat/app.ino", "flat/helper.cpp", "plain/readme.txt")
     assert find_project_root(tmp_path / "flat/helper.cpp") == tmp_path / "flat"
-    assert find_project_root(tmp_path / "plain/readme.txt") is None
+    assert find_project_root(tmp_path / "plain/readme.txt", stop_at=tmp_path) is None
 
 
 def test_find_projects_in_a_workspace_folder(tmp_path: Path) -> None:
@@ -124,3 +124,10 @@ def test_example_project_is_a_valid_project() -> None:
     files = project.select_files()
     assert "src/field-tracker.ino" in files
     assert not any("/examples/" in f for f in files)
+
+
+def test_the_walk_up_stops_at_the_boundary(tmp_path: Path) -> None:
+    _touch(tmp_path, "stray.ino")  # e.g. a sketch left in the home directory
+    _touch(tmp_path, "ws/src/main.cpp")
+    assert find_project_root(tmp_path / "ws/src/main.cpp") == tmp_path
+    assert find_project_root(tmp_path / "ws/src/main.cpp", stop_at=tmp_path / "ws") is None

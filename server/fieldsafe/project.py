@@ -102,17 +102,23 @@ def _has_ino(directory: Path) -> bool:
         return False
 
 
-def find_project_root(path: Path | str) -> Path | None:
+def find_project_root(path: Path | str, stop_at: Path | str | None = None) -> Path | None:
     """The project a file or folder belongs to, or None.
 
     Precedence by kind (not by distance) so a library example inside a project resolves to the project:
     the nearest ancestor (or self) with ``project.properties``; else the nearest with a Workbench
     ``.vscode/settings.json`` holding ``particle.*`` keys; else the nearest legacy flat folder with ``*.ino``.
+    ``stop_at`` (e.g. the editor's workspace folder) bounds the walk up, so a stray sketch in a parent
+    folder such as the home directory never becomes the project.
     """
     start = Path(path).absolute()
     if not start.is_dir():
         start = start.parent
     chain = [start, *start.parents]
+    if stop_at is not None:
+        boundary = Path(stop_at).absolute()
+        if boundary == start or boundary in start.parents:
+            chain = chain[: chain.index(boundary) + 1]
     for test in ((lambda d: (d / "project.properties").is_file()), _has_particle_settings, _has_ino):
         for directory in chain:
             if test(directory):
