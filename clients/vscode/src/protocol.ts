@@ -1,0 +1,110 @@
+/**
+ * Wire types shared with the Fieldsafe language server (server/fieldsafe/lsp/).
+ *
+ * Kept free of `vscode` imports so that unit tests can load it under plain Node.
+ * The extension holds no domain logic: these types only describe what the server sends.
+ */
+
+/** Name of the custom server -> client notification that feeds the status bar. */
+export const STATUS_NOTIFICATION = 'fieldsafe/status';
+
+/** Server-side command ids (workspace/executeCommand). Never listed in package.json. */
+export const ServerCommand = {
+  compile: 'fieldsafe.server.compile',
+  listDevices: 'fieldsafe.server.listDevices',
+  listReleases: 'fieldsafe.server.listReleases',
+  setTarget: 'fieldsafe.server.setTarget',
+  inspectBinary: 'fieldsafe.server.inspectBinary',
+  refreshDevices: 'fieldsafe.server.refreshDevices',
+} as const;
+
+export type ServerCommandId = (typeof ServerCommand)[keyof typeof ServerCommand];
+
+/** UI command ids, registered by the extension and listed in package.json. */
+export const UiCommand = {
+  selectDeviceOsVersion: 'fieldsafe.selectDeviceOsVersion',
+  selectTargetDevice: 'fieldsafe.selectTargetDevice',
+  compileNow: 'fieldsafe.compileNow',
+  inspectBinary: 'fieldsafe.inspectBinary',
+  showLogs: 'fieldsafe.showLogs',
+  restartServer: 'fieldsafe.restartServer',
+  statusMenu: 'fieldsafe.statusMenu',
+} as const;
+
+export type UiCommandId = (typeof UiCommand)[keyof typeof UiCommand];
+
+export type StatusState = 'idle' | 'compiling' | 'ok' | 'mismatch' | 'failed';
+
+/** Payload of `fieldsafe/status`; every field but projectUri/state may be missing or null. */
+export interface StatusPayload {
+  projectUri: string;
+  state: StatusState;
+  pinnedRelease?: string | null;
+  platform?: string | null;
+  device?: string | null;
+  deviceRelease?: string | null;
+  deviceAgeSeconds?: number | null;
+  message?: string | null;
+}
+
+/** One row of `fieldsafe.server.listDevices`. */
+export interface DeviceInfo {
+  id: string;
+  name?: string | null;
+  platform?: string | null;
+  platformId?: number | null;
+  deviceOs?: string | null;
+  cellular?: boolean | null;
+  online?: boolean | null;
+  lastHeard?: string | null;
+  product?: string | number | null;
+}
+
+/** One row of `fieldsafe.server.listReleases`. */
+export interface ReleaseInfo {
+  version: string;
+  lts?: boolean;
+  prerelease?: boolean;
+  deviceRuns?: boolean;
+  needsDeviceUpdate?: boolean;
+  moduleVersion?: number | null;
+}
+
+/** Result of `fieldsafe.server.inspectBinary`. */
+export interface InspectResult {
+  text?: string;
+  json?: unknown;
+}
+
+const STATES: readonly StatusState[] = ['idle', 'compiling', 'ok', 'mismatch', 'failed'];
+
+/**
+ * Validate an untrusted `fieldsafe/status` payload.
+ *
+ * Why: a malformed notification (older/newer server) must not throw inside the notification
+ * handler and silently freeze the status bar; we drop it and log instead.
+ */
+export function parseStatusPayload(value: unknown): StatusPayload | undefined {
+  if (typeof value !== 'object' || value === null) {
+    return undefined;
+  }
+  const v = value as Record<string, unknown>;
+  if (typeof v.projectUri !== 'string' || v.projectUri === '') {
+    return undefined;
+  }
+  if (typeof v.state !== 'string' || !STATES.includes(v.state as StatusState)) {
+    return undefined;
+  }
+  const str = (x: unknown): string | null => (typeof x === 'string' && x !== '' ? x : null);
+  const num = (x: unknown): number | null => (typeof x === 'number' && Number.isFinite(x) ? x : null);
+  return {
+    projectUri: v.projectUri,
+    state: v.state as StatusState,
+    pinnedRelease: str(v.pinnedRelease),
+    platform: str(v.platform),
+    device: str(v.device),
+    deviceRelease: str(v.deviceRelease),
+    deviceAgeSeconds: num(v.deviceAgeSeconds),
+    message: str(v.message),
+  };
+}
