@@ -13,7 +13,7 @@ step "apt packages (g++, neovim, chromium, code-server build deps)"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
-  g++ git neovim chromium libkrb5-dev libxkbfile-dev libsecret-1-dev ca-certificates >/dev/null
+  g++ make git neovim chromium ripgrep libkrb5-dev libxkbfile-dev libsecret-1-dev ca-certificates >/dev/null
 
 step "python package + test tools"
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"
