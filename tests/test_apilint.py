@@ -62,7 +62,9 @@ def test_plain_macro_guard_is_true_where_macro_is_undefined() -> None:
 
 
 def test_default_macro_guard_from_120_and_error_before() -> None:
-    text = "void f() {\n#if SYSTEM_VERSION >= SYSTEM_VERSION_DEFAULT(1, 5, 0)\n  SystemSleepConfiguration c;\n#endif\n}\n"
+    text = (
+        "void f() {\n#if SYSTEM_VERSION >= SYSTEM_VERSION_DEFAULT(1, 5, 0)\n  SystemSleepConfiguration c;\n#endif\n}\n"
+    )
     assert codes(text, "1.4.4", 13) == []
     assert [c[0] for c in codes(text, "1.1.0", 13)] == ["FS205"]
 
@@ -160,7 +162,11 @@ def test_evaluate_condition_tristate() -> None:
     ("text", "target", "platform"),
     [
         ("void setup() {\n    Particle.publishVitals(60);\n}\n", "0.7.0", 6),
-        ("void setup() {\n    Particle.publish(\"a\",\n        \"b\");\n    Particle.publishVitals(\n        60);\n}\n", "1.0.0", 6),
+        (
+            'void setup() {\n    Particle.publish("a",\n        "b");\n    Particle.publishVitals(\n        60);\n}\n',
+            "1.0.0",
+            6,
+        ),
         ("void loop() {\n    if (ready)\n        Particle.publishVitals();\n    delay(10);\n}\n", "1.0.0", 6),
         ("void f() {\n  if (BLE.connected()) {\n    x();\n  } else {\n    y();\n  }\n}\n", "1.2.1", 13),
         ("Ledger sensors;\nvoid setup() {}\n", "6.0.0", 13),
