@@ -1,0 +1,197 @@
+"""Code actions: turn a finding's :class:`~fieldsafe.findings.Fix` objects into LSP quick-fixes.
+
+* ``retarget`` / ``set-platform``: a WorkspaceEdit that changes only that JSON value in
+  ``.vscode/settings.json`` (``project.edit_setting_text`` keeps comments and formatting), plus a
+  ``fieldsafe.server.compile`` command so a recompile follows once the edit is applied. For API
+  findings, the title says when the target device would then need a Device OS update and roughly how
+  much goes over the air (``compat`` decides that, not this module).
+* ``guard``: the ``#if SYSTEM_VERSION >= ...`` edit from ``apilint.guard_edit``.
+
+Finding lookup: ``Diagnostic.data`` when the client sends it back; otherwise the server-side cache
+keyed by URI + range + code; on a cache miss the checks are re-run once (Neovim <= 0.9 and Emacs
+drop ``data``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+
+from fieldsafe import compat
+from fieldsafe.findings import Finding, Fix, Severity, Span
+from fieldsafe.lsp import linting
+from fieldsafe.lsp.diagnostics import SOURCE
+from fieldsafe.lsp.documents import current_text, lines_of, range_of_edit
+from fieldsafe.lsp.pin import device_state
+from fieldsafe.lsp.projects import PIN_KEY, PLATFORM_KEY, ProjectState
+from fieldsafe.project import ProjectSettingsError, edit_setting_text
+
+if TYPE_CHECKING:
+    from fieldsafe.lsp.server import FieldsafeServer
+
+log = logging.getLogger(__name__)
+
+COMPILE_COMMAND = "fieldsafe.server.compile"
+
+
+def finding_from_data(data: Any) -> Finding | None:
+    """Rebuild the finding carried in ``Diagnostic.data`` (only what code actions need)."""
+    if not isinstance(data, dict) or not isinstance(data.get("finding"), dict):
+        return None
+    raw = data["finding"]
+    try:
+        span = raw.get("span")
+        return Finding(
+            code=str(raw["code"]),
+            severity=Severity[str(raw.get("severity", "error")).upper()],
+            message=str(raw.get("message", "")),
+            span=Span(span["file"], span["line"], span["column"], span.get("end_line"), span.get("end_column"))
+            if isinstance(span, dict)
+            else None,
+            facts=dict(raw.get("facts") or {}),
+            fixes=tuple(Fix(f["kind"], f["title"], dict(f.get("params") or {})) for f in raw.get("fixes") or []),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+async def findings_for(ls: FieldsafeServer, uri: str, diagnostic: types.Diagnostic) -> list[Finding]:
+    """The findings behind one diagnostic; see the module docstring for the lookup order."""
+    from_data = finding_from_data(diagnostic.data)
+    if from_data is not None:
+        return [from_data]
+    code = None if diagnostic.code is None else str(diagnostic.code)
+    hits = ls.store.lookup(uri, diagnostic.range, code)
+    if hits:
+        return hits
+    project = ls.project_for(uri)
+    if project is None:
+        return []
+    if ls.is_settings(uri):
+        await ls.refresh_pin(project)
+    elif linting.is_source(uri) and uri in ls.workspace.text_documents:
+        await linting.lint_document(ls, uri)
+    return ls.store.lookup(uri, diagnostic.range, code)
+
+
+async def code_actions(ls: FieldsafeServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+    """All quick-fixes for the fieldsafe diagnostics in the request's context (or range)."""
+    uri = params.text_document.uri
+    project = ls.project_for(uri)
+    if project is None:
+        return None
+    pairs: list[tuple[types.Diagnostic, Finding]] = []
+    for diag in params.context.diagnostics:
+        if diag.source != SOURCE:
+            continue
+        pairs.extend((diag, f) for f in await findings_for(ls, uri, diag))
+    if not params.context.diagnostics:
+        pairs = ls.store.findings_in(uri, params.range)
+    out: list[types.CodeAction] = []
+    seen: set[tuple[str, str]] = set()
+    for diag, finding in pairs:
+        for fix in finding.fixes:
+            action = build_action(ls, project, uri, diag, finding, fix)
+            if action is not None and (action.title, str(diag.code)) not in seen:
+                seen.add((action.title, str(diag.code)))
+                out.append(action)
+    if out:
+        out[0].is_preferred = True
+    return out or None
+
+
+def build_action(
+    ls: FieldsafeServer, project: ProjectState, uri: str, diag: types.Diagnostic, finding: Finding, fix: Fix
+) -> types.CodeAction | None:
+    """One CodeAction for one Fix, or None for fix kinds an editor cannot apply."""
+    if fix.kind == "retarget" and fix.params.get("release"):
+        release = str(fix.params["release"])
+        title = retarget_title(project, finding, fix, release)
+        return _settings_action(ls, project, diag, title, PIN_KEY, release)
+    if fix.kind == "set-platform" and fix.params.get("platform"):
+        return _settings_action(ls, project, diag, fix.title, PLATFORM_KEY, str(fix.params["platform"]))
+    if fix.kind == "guard":
+        return _guard_action(ls, uri, diag, finding, fix)
+    return None
+
+
+def retarget_title(project: ProjectState, finding: Finding, fix: Fix, release: str) -> str:
+    """The fix's title; for API findings, say whether the target device must then be updated (and how much)."""
+    if not finding.code.startswith("FS2"):
+        return fix.title
+    view = project.target
+    if view.device is None or view.platform_id is None:
+        return fix.title
+    state = device_state(view.device, view.device_age, view.device_name or "device")
+    needs = compat.BuildNeeds(platform_id=view.platform_id, release=release, source="pin")
+    for found in compat.check_build_against_device(needs, state):
+        if found.code == compat.SAFE_MODE:
+            size = found.facts.get("upgrade_bytes")
+            amount = f"~{round(size / 1000)} KB over the air" if isinstance(size, int) else "size unknown"
+            return f"Retarget to {release} ({state.name} must be updated: {amount})"
+    return fix.title
+
+
+def _settings_action(
+    ls: FieldsafeServer, project: ProjectState, diag: types.Diagnostic, title: str, key: str, value: str
+) -> types.CodeAction | None:
+    edit = settings_edit(ls, project, key, value)
+    if edit is None:
+        return None
+    return types.CodeAction(
+        title=title,
+        kind=types.CodeActionKind.QuickFix,
+        diagnostics=[diag],
+        edit=edit,
+        command=types.Command(
+            title="Recompile", command=COMPILE_COMMAND, arguments=[{"projectUri": project.uri, "reason": "retarget"}]
+        ),
+    )
+
+
+def settings_edit(ls: FieldsafeServer, project: ProjectState, key: str, value: str) -> types.WorkspaceEdit | None:
+    """A minimal edit of one setting in the project's settings.json (buffer text if open)."""
+    uri = project.settings_uri
+    text = current_text(ls.workspace, uri) or ""
+    try:
+        _, span = edit_setting_text(text, key, value)
+    except ProjectSettingsError as exc:
+        log.info("cannot edit %s: %s", uri, exc)
+        return None
+    rng = range_of_edit(ls.workspace, text, span)
+    return types.WorkspaceEdit(changes={uri: [types.TextEdit(range=rng, new_text=span.new_text)]})
+
+
+def _guard_action(
+    ls: FieldsafeServer, uri: str, diag: types.Diagnostic, finding: Finding, fix: Fix
+) -> types.CodeAction | None:
+    """``#if SYSTEM_VERSION >= ...`` around the statement, as whole-line TextEdit from ``apilint.guard_edit``."""
+    from fieldsafe import apilint
+
+    text = current_text(ls.workspace, uri)
+    if text is None or finding.span is None or not fix.params.get("condition"):
+        return None
+    try:
+        edit = apilint.guard_edit(text, finding.span.line, fix, finding.span.column)
+    except (ValueError, LookupError, IndexError) as exc:
+        log.info("no guard edit for %s: %s", finding.code, exc)
+        return None
+    lines = text.split("\n")
+    start = types.Position(edit.start_line - 1, 0)
+    if edit.end_line < len(lines):
+        end = types.Position(edit.end_line, 0)
+    else:
+        last = lines[edit.end_line - 1]
+        end = ls.workspace.position_codec.position_to_client_units(
+            lines_of(text), types.Position(edit.end_line - 1, len(last.rstrip("\r")))
+        )
+    return types.CodeAction(
+        title=fix.title,
+        kind=types.CodeActionKind.QuickFix,
+        diagnostics=[diag],
+        edit=types.WorkspaceEdit(
+            changes={uri: [types.TextEdit(range=types.Range(start, end), new_text=edit.new_text)]}
+        ),
+    )

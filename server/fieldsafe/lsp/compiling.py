@@ -1,0 +1,280 @@
+"""Compile on save: one run of the per-project scheduler (see ``scheduler.py`` and docs/lsp.md).
+
+A run: fresh progress token -> gather the files particle-cli would upload -> content-hash cache ->
+``compilejob.compile_project`` in a worker thread, raced against the editor's Cancel button ->
+publish only if the run's generation is still current -> after a successful build, check the
+binary's real dependency against the target device.
+
+Why files on disk by default: the cloud builds what would be flashed, and a compile triggered by a
+save should describe the saved state. ``uploadUnsavedBuffers`` overlays open, modified buffers
+(selected files only) for users who want "what I see" builds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+
+from fieldsafe import compat, compilejob, platforms
+from fieldsafe.cloud import CloudError
+from fieldsafe.findings import Finding, Severity, Span
+from fieldsafe.lsp.diagnostics import Located
+from fieldsafe.lsp.documents import range_of_span
+from fieldsafe.lsp.pin import device_state, place_on_pin, read_pin, with_age
+from fieldsafe.lsp.projects import ProjectState
+from fieldsafe.versions import catalog
+
+if TYPE_CHECKING:
+    from fieldsafe.lsp.server import FieldsafeServer
+
+log = logging.getLogger(__name__)
+
+CACHE_SIZE = 16
+NO_TARGET = "FS402"
+
+
+class ClientCancelled(Exception):
+    """The user pressed Cancel on the progress notification."""
+
+
+def main_source(project: ProjectState, files: list[str]) -> str | None:
+    """The file a project summary goes on: the first ``.ino`` (src/ first), else the first ``.cpp``."""
+    for suffix in (".ino", ".cpp"):
+        cands = sorted((f for f in files if f.endswith(suffix)), key=lambda f: (not f.startswith("src/"), f))
+        if cands:
+            return cands[0]
+    return None
+
+
+def unsaved_overrides(ls: FieldsafeServer, project: ProjectState) -> dict[str, bytes]:
+    """Open buffers of this project as upload overrides (only used with ``uploadUnsavedBuffers``)."""
+    out: dict[str, bytes] = {}
+    for uri, doc in ls.workspace.text_documents.items():
+        rel = project.rel(uri)
+        if rel is not None:
+            out[rel] = doc.source.encode("utf-8")
+    return out
+
+
+class Progress:
+    """Work-done progress for one compile; degrades to nothing when the client cannot show it."""
+
+    def __init__(self, ls: FieldsafeServer, title: str) -> None:
+        self.ls = ls
+        self.title = title
+        self.token: str | None = None
+        self.cancelled: asyncio.Future | None = None
+
+    async def begin(self) -> None:
+        if not self.ls.supports_progress():
+            return
+        token = str(uuid.uuid4())  # fresh per compile: pygls never forgets tokens
+        try:
+            await self.ls.work_done_progress.create_async(token)
+        except Exception as exc:  # client refused: run without progress
+            log.debug("progress create failed: %s", exc)
+            return
+        self.token = token
+        self.ls.work_done_progress.begin(
+            token, types.WorkDoneProgressBegin(title=self.title, cancellable=True, message="uploading")
+        )
+        future = self.ls.work_done_progress.tokens.get(token)
+        if future is not None:
+            self.cancelled = asyncio.wrap_future(future)
+
+    def report(self, message: str) -> None:
+        if self.token is not None:
+            self.ls.work_done_progress.report(self.token, types.WorkDoneProgressReport(message=message))
+
+    def end(self, message: str) -> None:
+        if self.token is not None:
+            self.ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=message))
+            self.token = None
+
+
+async def run_compile(ls: FieldsafeServer, project: ProjectState, gen: int) -> None:
+    """One scheduled compile (generation ``gen``); see the module docstring."""
+    scheduler = project.scheduler
+    assert scheduler is not None
+    progress = Progress(ls, f"fieldsafe: compiling {project.root.name}")
+    ending = "failed"
+    await progress.begin()
+    try:
+        target = _resolve_target(ls, project)
+        if target is None:  # settings.json unreadable: FS401 is already on it, nothing to compile
+            ls.set_status(project, "failed", "cannot compile: .vscode/settings.json cannot be read")
+            return
+        if isinstance(target, Finding):
+            ls.publish_compile(
+                project, [Located(target, project.settings_uri, place_on_pin(ls, project, [target])[0].range)], []
+            )
+            ls.set_status(project, "failed", target.message)
+            return
+        platform_id, release = target
+        overrides = unsaved_overrides(ls, project) if project.options.upload_unsaved_buffers else None
+        files = await asyncio.to_thread(compilejob.gather_files, project.root, overrides=overrides)
+        key = compilejob.content_key(files, platform_id, release)
+        outcome = project.compile_cache.get(key)
+        cached = outcome is not None
+        if outcome is None:
+            ls.set_status(project, "compiling", f"compiling for {release}")
+            progress.report(f"compiling {len(files)} files for Device OS {release}")
+            outcome = await _compile_in_thread(ls, project, files, platform_id, release, gen, progress)
+            _remember(project, key, outcome)
+        else:
+            progress.report("unchanged inputs: reusing the last result")
+        if not scheduler.is_current(gen):
+            ending = "cancelled"  # superseded while in the thread: never publish a stale result
+            return
+        project.last_outcome = outcome
+        ls.publish_outcome(project, outcome, cached=cached)
+        ending = "done"
+    except asyncio.CancelledError:
+        ending = "cancelled"
+        raise
+    except ClientCancelled:
+        ending = "cancelled"
+        ls.set_status(project, "idle", "compile cancelled")
+    except CloudError as exc:
+        ls.report_failure(exc, f"compiling {project.root.name}")
+        ls.set_status(project, "failed", str(exc))
+    finally:
+        progress.end(ending)
+
+
+def _remember(project: ProjectState, key: str, outcome: compilejob.CompileOutcome) -> None:
+    project.compile_cache[key] = outcome
+    while len(project.compile_cache) > CACHE_SIZE:
+        project.compile_cache.pop(next(iter(project.compile_cache)))
+
+
+def _resolve_target(ls: FieldsafeServer, project: ProjectState) -> tuple[int, str] | Finding | None:
+    """(platform id, exact release) from the pin, a finding saying what is missing, or None when unreadable."""
+    read = read_pin(ls, project)
+    settings = read.settings
+    if settings is None:
+        return None
+    platform_id = None
+    if settings.target_platform:  # never guessed from the device: the build target is what is pinned
+        found = platforms.find(settings.target_platform)
+        platform_id = found.id if found else None
+    if not settings.firmware_version or platform_id is None:
+        missing = "particle.firmwareVersion" if not settings.firmware_version else "particle.targetPlatform"
+        return Finding(
+            NO_TARGET,
+            Severity.WARNING,
+            f'cannot compile: set "{missing}" in .vscode/settings.json (fieldsafe compiles against exactly '
+            "the pinned Device OS, never 'latest')",
+        )
+    try:
+        release = catalog().resolve(settings.firmware_version, platform_id)
+    except LookupError as exc:
+        return Finding(NO_TARGET, Severity.ERROR, f"cannot compile: {exc}")
+    return platform_id, str(release.version)
+
+
+async def _compile_in_thread(
+    ls: FieldsafeServer,
+    project: ProjectState,
+    files: dict[str, bytes],
+    platform_id: int,
+    release: str,
+    gen: int,
+    progress: Progress,
+) -> compilejob.CompileOutcome:
+    """The blocking compile in a worker thread, raced against the client's Cancel."""
+    scheduler = project.scheduler
+    assert scheduler is not None
+    client_cancel = progress.cancelled
+    cloud = ls.devices.cloud(project.options.api_url)
+
+    def should_stop() -> bool:
+        return not scheduler.is_current(gen) or (client_cancel is not None and client_cancel.done())
+
+    job = asyncio.ensure_future(
+        asyncio.to_thread(compilejob.compile_project, files, platform_id, release, cloud, should_stop=should_stop)
+    )
+    waiters: set[asyncio.Future] = {job}
+    if client_cancel is not None:
+        waiters.add(client_cancel)
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        job.add_done_callback(_swallow)  # the thread finishes on its own; its result is dropped
+        raise
+    if not job.done():
+        job.add_done_callback(_swallow)
+        raise ClientCancelled()
+    try:
+        return job.result()
+    except compilejob.CompileCancelled:
+        raise ClientCancelled() from None
+
+
+def _swallow(future: asyncio.Future) -> None:
+    with contextlib.suppress(BaseException):
+        future.result()
+
+
+def compile_layers(
+    ls: FieldsafeServer, project: ProjectState, outcome: compilejob.CompileOutcome
+) -> tuple[list[Located], list[Located]]:
+    """Place an outcome's findings: compiler ones on their files, dependency ones on the pin.
+
+    Returns (compile layer, binary layer). The binary layer also carries the target-device check of
+    the built binary's real dependency, plus a summary on the main source file.
+    """
+    compiled: list[Located] = []
+    pin_findings: list[Finding] = []
+    for finding in outcome.findings:
+        span = finding.span
+        if span is not None and span.file:
+            uri = project.file_uri(span.file)
+            compiled.append(Located(finding, uri, range_of_span(ls.workspace, uri, span)))
+        elif finding.code.startswith("FS3"):
+            rel = main_source(project, outcome.files)
+            if rel is not None:
+                uri = project.file_uri(rel)
+                compiled.append(Located(finding, uri, range_of_span(ls.workspace, uri, Span(rel, 1, 1))))
+        else:
+            pin_findings.append(finding)
+    pin_findings.extend(binary_vs_device(project, outcome))
+    binary = place_on_pin(ls, project, pin_findings)
+    rel = main_source(project, outcome.files)
+    if rel is not None:
+        uri = project.file_uri(rel)
+        rng = range_of_span(ls.workspace, uri, Span(rel, 1, 1))
+        for finding in pin_findings:
+            if finding.severity <= Severity.WARNING:
+                summary = Finding(
+                    finding.code,
+                    finding.severity,
+                    f"Built binary: {finding.message}",
+                    span=Span(rel, 1, 1),
+                    facts=finding.facts,
+                    fixes=finding.fixes,
+                    related=finding.related,
+                )
+                binary.append(Located(summary, uri, rng))
+    return compiled, binary
+
+
+def binary_vs_device(project: ProjectState, outcome: compilejob.CompileOutcome) -> list[Finding]:
+    """The built binary's dependency against the target device (last known state)."""
+    view = project.target
+    module = outcome.module
+    if not outcome.ok or module is None or view.device is None or not module.dependencies:
+        return []
+    req = compat.binary_requirement(module)
+    if req.dependency is None:
+        return []
+    state = device_state(view.device, view.device_age, view.device_name or "device")
+    needs = compat.BuildNeeds(
+        platform_id=module.platform_id, dependency_version=req.dependency.version, source="binary"
+    )
+    return [with_age(f, state.name, view.device_age) for f in compat.check_build_against_device(needs, state)]

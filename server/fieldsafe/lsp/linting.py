@@ -1,0 +1,57 @@
+"""API availability as you type: ``apilint`` findings on open source files (no compile needed).
+
+Debounced per document by the server (``lintDebounceMs``, ~150 ms); re-run for every open file of a
+project when its pin changes. The lint's findings (messages, guard and retarget fixes) come from
+:mod:`fieldsafe.apilint`; this module only places them in the document.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from fieldsafe.lsp.diagnostics import Located
+from fieldsafe.lsp.documents import range_of_span
+from fieldsafe.versions import DeviceOSVersion
+
+if TYPE_CHECKING:
+    from fieldsafe.lsp.server import FieldsafeServer
+
+log = logging.getLogger(__name__)
+
+SOURCE_SUFFIXES = (".ino", ".cpp", ".cc", ".cxx", ".c", ".h", ".hpp", ".hh")
+
+
+def is_source(uri: str) -> bool:
+    """Whether ``uri`` is a C/C++/Wiring file the lint understands."""
+    return uri.lower().endswith(SOURCE_SUFFIXES)
+
+
+async def lint_document(ls: FieldsafeServer, uri: str) -> None:
+    """Lint one open document against its project's pin and publish the ``api`` layer for it."""
+    from fieldsafe import apilint
+
+    project = ls.project_for(uri)
+    doc = ls.workspace.text_documents.get(uri)
+    if project is None or doc is None:
+        return
+    layer = project.layer("api")
+    view = project.target
+    target = DeviceOSVersion.try_parse(view.pin) if view.pin else None
+    if target is None:
+        ls.store.set_uri(layer, uri, [])
+        return
+    rel = project.rel(uri) or uri
+    version, source = doc.version, doc.source
+    findings = await asyncio.to_thread(apilint.lint_source, source, rel, target, view.platform_id)
+    # the document changed while we linted in the thread: the newer (debounced) lint will publish
+    current = ls.workspace.text_documents.get(uri)
+    if current is None or current.version != version or current.source != source:
+        return
+    located = []
+    for finding in findings:
+        if finding.span is None:
+            continue
+        located.append(Located(finding, uri, range_of_span(ls.workspace, uri, finding.span)))
+    ls.store.set_uri(layer, uri, ls._items(project, located).get(uri, []))

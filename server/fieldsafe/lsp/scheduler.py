@@ -1,0 +1,119 @@
+"""Flycheck-style scheduling on asyncio: coalesce, supersede, generations.
+
+Why this exists: a cloud compile takes seconds, editors save in bursts ("Save All", format on save)
+and ``didSave`` is a notification the client can never cancel. So the server keeps its own
+bookkeeping, after rust-analyzer's flycheck actor (see docs/lsp.md, "Scheduling"):
+
+* every request bumps a **generation** counter;
+* a request cancels the task of the previous one, whether it is still in its coalescing sleep
+  (then the two saves become one compile) or already compiling (then it is superseded);
+* the runner receives its generation and must publish only while ``is_current(gen)`` holds: a
+  blocking upload running in a worker thread cannot be killed, so its late result is dropped.
+
+Nothing here knows about compiling; the runner is injected, which keeps this unit-testable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+Runner = Callable[[int], Awaitable[None]]
+
+
+class GenerationScheduler:
+    """One per project. ``request()`` (re)starts the runner after a coalescing delay."""
+
+    def __init__(self, runner: Runner, name: str = "compile") -> None:
+        self._runner = runner
+        self._name = name
+        self._task: asyncio.Task[None] | None = None
+        self.generation = 0
+
+    def request(self, delay_s: float) -> int:
+        """Supersede whatever is pending or running and schedule a new run; returns its generation."""
+        self.generation += 1
+        gen = self.generation
+        self._cancel_task()
+        self._task = asyncio.get_running_loop().create_task(
+            self._delayed(gen, max(0.0, delay_s)), name=f"{self._name}-{gen}"
+        )
+        return gen
+
+    def cancel(self) -> None:
+        """Cancel the pending/running run and make any in-flight result stale."""
+        self.generation += 1
+        self._cancel_task()
+
+    def is_current(self, gen: int) -> bool:
+        """True while no newer request (or cancel) has happened since ``gen`` was issued."""
+        return gen == self.generation
+
+    @property
+    def busy(self) -> bool:
+        """Whether a run is pending or in progress."""
+        return self._task is not None and not self._task.done()
+
+    async def wait_idle(self) -> None:
+        """Wait until the current task (if any) finished; used by shutdown and tests."""
+        while self._task is not None and not self._task.done():
+            task = self._task
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(task)
+
+    def _cancel_task(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    async def _delayed(self, gen: int, delay_s: float) -> None:
+        if delay_s:
+            await asyncio.sleep(delay_s)
+        if not self.is_current(gen):
+            return
+        try:
+            await self._runner(gen)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug in one run must not kill later runs
+            log.exception("%s run %d failed", self._name, gen)
+
+
+class KeyedDebouncer:
+    """Debounce per key (a document URI): only the last call within ``delay_s`` runs.
+
+    Used for API-availability linting as the user types: each keystroke replaces the pending
+    lint of that document, so a burst of edits costs one lint.
+    """
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def call(self, key: str, delay_s: float, func: Callable[[], Awaitable[None]]) -> None:
+        """Schedule ``func`` for ``key`` after ``delay_s``, cancelling the previous one for that key."""
+        old = self._tasks.pop(key, None)
+        if old is not None and not old.done():
+            old.cancel()
+        self._tasks[key] = asyncio.get_running_loop().create_task(self._later(key, delay_s, func))
+
+    def cancel(self, key: str) -> None:
+        """Drop the pending call for ``key`` (e.g. the document was closed)."""
+        task = self._tasks.pop(key, None)
+        if task is not None and not task.done():
+            task.cancel()
+
+    async def _later(self, key: str, delay_s: float, func: Callable[[], Awaitable[None]]) -> None:
+        if delay_s > 0:
+            await asyncio.sleep(delay_s)
+        try:
+            await func()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("debounced call for %s failed", key)
+        finally:
+            if self._tasks.get(key) is asyncio.current_task():
+                del self._tasks[key]

@@ -1,0 +1,472 @@
+"""The fieldsafe language server: pygls 2 wiring over the domain modules.
+
+This module holds the server state (projects, diagnostics store, device resolver) and registers the
+LSP features; every handler delegates. Domain decisions (what is a mismatch, its message and fixes)
+come from ``compat``/``apilint``/``gccout`` findings; here they only become diagnostics, code actions,
+hovers and commands. See docs/lsp.md for the capabilities, options, commands and scheduling design.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from fieldsafe import __version__
+from fieldsafe.cloud import CloudError
+from fieldsafe.findings import Severity
+from fieldsafe.lsp import actions, commands, compiling, hover, linting, pin
+from fieldsafe.lsp.config import SECTION, ServerOptions, build_options
+from fieldsafe.lsp.devices import DeviceResolver
+from fieldsafe.lsp.diagnostics import DiagnosticStore, Located, to_diagnostic
+from fieldsafe.lsp.projects import WATCHED_NAMES, ProjectRegistry, ProjectState, path_of
+from fieldsafe.lsp.scheduler import GenerationScheduler, KeyedDebouncer
+from fieldsafe.project import find_project_root, find_projects
+
+log = logging.getLogger("fieldsafe.lsp")
+
+STATUS_NOTIFICATION = "fieldsafe/status"
+SETTINGS_DEBOUNCE_S = 0.15
+BUILD_CONFIG_FILES = frozenset({"project.properties", "particle.include", "particle.ignore", "library.properties"})
+
+
+class FieldsafeServer(LanguageServer):
+    """Holds per-project state; see the module docstring."""
+
+    def __init__(self) -> None:
+        super().__init__("fieldsafe", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        self.registry = ProjectRegistry()
+        self.store = DiagnosticStore(self._publish)
+        self.devices = DeviceResolver()
+        self.debouncer = KeyedDebouncer()
+        self.init_options: Any = None
+        self.failures_shown: set[str] = set()
+        self.config_problems_shown: set[str] = set()
+        self.background: set[asyncio.Task[Any]] = set()
+
+    # ---- client capabilities ---------------------------------------------------------------------
+
+    def _cap(self, path: str) -> Any:
+        node: Any = self.client_capabilities
+        for part in path.split("."):
+            node = getattr(node, part, None) if node is not None else None
+        return node
+
+    def supports_progress(self) -> bool:
+        return bool(self._cap("window.work_done_progress"))
+
+    def supports_configuration(self) -> bool:
+        return bool(self._cap("workspace.configuration"))
+
+    def supports_apply_edit(self) -> bool:
+        return bool(self._cap("workspace.apply_edit"))
+
+    def markdown_hover(self) -> bool:
+        formats = self._cap("text_document.hover.content_format") or []
+        return types.MarkupKind.Markdown in formats
+
+    # ---- background tasks --------------------------------------------------------------------------
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        """Run a coroutine in the background, keeping a reference (asyncio only holds weak ones)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self.background.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self.background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+    # ---- projects ----------------------------------------------------------------------------------
+
+    def discover(self, folder_uris: list[str]) -> list[ProjectState]:
+        """Register every project under the given workspace folders."""
+        created = []
+        for folder_uri in folder_uris:
+            folder = path_of(folder_uri)
+            if folder is None or not folder.is_dir():
+                continue
+            for root in find_projects(folder):
+                state, new = self.registry.add(root, folder_uri)
+                if new:
+                    self._setup(state)
+                    created.append(state)
+        return created
+
+    def project_for(self, uri: str) -> ProjectState | None:
+        """The project of a document, registering it on the fly for files outside known folders."""
+        project = self.registry.for_uri(uri)
+        if project is not None:
+            return project
+        path = path_of(uri)
+        if path is None:
+            return None
+        if path.name == "settings.json" and path.parent.name == ".vscode":
+            path = path.parent.parent
+        root = find_project_root(path)
+        if root is None:
+            return None
+        state, new = self.registry.add(root, None)
+        if new:
+            self._setup(state)
+            self.spawn(self.start_project(state))
+        return state
+
+    def _setup(self, project: ProjectState) -> None:
+        project.options, _ = build_options(self.init_options, None)
+
+        async def runner(gen: int) -> None:
+            await compiling.run_compile(self, project, gen)
+
+        project.scheduler = GenerationScheduler(runner, name=f"compile {project.root.name}")
+
+    async def start_project(self, project: ProjectState) -> None:
+        """Pull options, then run the pin checks of a newly found project."""
+        await self.pull_configuration([project])
+        await self.refresh_pin(project)
+
+    # ---- configuration -----------------------------------------------------------------------------
+
+    async def pull_configuration(self, projects: list[ProjectState]) -> None:
+        """``workspace/configuration`` per project folder (falls back to initializationOptions)."""
+        values: list[Any] = [None] * len(projects)
+        if self.supports_configuration() and projects:
+            items = [types.ConfigurationItem(section=SECTION, scope_uri=p.folder_uri or p.uri) for p in projects]
+            try:
+                values = list(await self.workspace_configuration_async(types.ConfigurationParams(items=items)))
+            except Exception as exc:
+                log.warning("workspace/configuration failed: %s", exc)
+        problems: list[str] = []
+        for project, value in zip(projects, values, strict=False):
+            project.options, found = build_options(self.init_options, value)
+            problems.extend(found)
+        new = [p for p in dict.fromkeys(problems) if p not in self.config_problems_shown]
+        if new:
+            self.config_problems_shown.update(new)
+            self.window_show_message(
+                types.ShowMessageParams(
+                    types.MessageType.Warning, "fieldsafe: invalid settings, using defaults: " + "; ".join(new)
+                )
+            )
+
+    async def register_dynamic(self) -> None:
+        """Register didChangeConfiguration and the file watchers where the client allows it."""
+        registrations = []
+        if self._cap("workspace.did_change_configuration.dynamic_registration"):
+            registrations.append(
+                types.Registration(id="fieldsafe-config", method=types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+            )
+        if self._cap("workspace.did_change_watched_files.dynamic_registration"):
+            watchers = [types.FileSystemWatcher(glob_pattern=f"**/{name}") for name in WATCHED_NAMES]
+            registrations.append(
+                types.Registration(
+                    id="fieldsafe-watch",
+                    method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                    register_options=types.DidChangeWatchedFilesRegistrationOptions(watchers=watchers),
+                )
+            )
+        if not registrations:
+            return
+        try:
+            await self.client_register_capability_async(types.RegistrationParams(registrations=registrations))
+        except Exception as exc:
+            log.info("dynamic registration refused: %s", exc)
+
+    # ---- failures and status -----------------------------------------------------------------------
+
+    def report_failure(self, exc: CloudError, doing: str) -> None:
+        """One showMessage per failure kind (never spam); every occurrence goes to logMessage."""
+        kind = type(exc).__name__
+        detail = f"fieldsafe: {doing}: {exc}" + (f" ({exc.hint})" if getattr(exc, "hint", "") else "")
+        self.window_log_message(types.LogMessageParams(types.MessageType.Warning, detail))
+        if kind not in self.failures_shown:
+            self.failures_shown.add(kind)
+            self.window_show_message(types.ShowMessageParams(types.MessageType.Error, detail))
+
+    def set_status(self, project: ProjectState, state: str, message: str | None = None) -> None:
+        """Send ``fieldsafe/status`` for a project (the VS Code status item and any client may use it)."""
+        project.state, project.message = state, message
+        view = project.target
+        device = view.device or {}
+        self.protocol.notify(
+            STATUS_NOTIFICATION,
+            {
+                "projectUri": project.uri,
+                "state": state,
+                "pinnedRelease": view.pin,
+                "platform": view.platform,
+                "device": view.device_name,
+                "deviceRelease": device.get("system_firmware_version"),
+                "deviceAgeSeconds": view.device_age,
+                "message": message,
+            },
+        )
+
+    # ---- publishing --------------------------------------------------------------------------------
+
+    def _publish(self, uri: str, diagnostics: list[types.Diagnostic]) -> None:
+        # No version: compile results describe the files on disk, which may differ from the buffer.
+        self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics))
+
+    def _items(self, project: ProjectState, located: list[Located]) -> dict[str, list]:
+        per_uri: dict[str, list] = {}
+        for item in located:
+            related = pin.related_locations(self, project, item.finding)
+            per_uri.setdefault(item.uri, []).append((to_diagnostic(item, related, project.uri), item.finding))
+        return per_uri
+
+    def publish_layer(self, project: ProjectState, layer: str, located: list[Located]) -> None:
+        self.store.set_layer(project.layer(layer), self._items(project, located))
+
+    def publish_compile(self, project: ProjectState, compiled: list[Located], binary: list[Located]) -> None:
+        """Replace the project's compile and binary layers (files no longer mentioned are cleared)."""
+        self.publish_layer(project, "compile", compiled)
+        self.publish_layer(project, "binary", binary)
+
+    def publish_outcome(self, project: ProjectState, outcome: Any, *, cached: bool = False) -> None:
+        """Publish a compile outcome (stale runs never get here) and update the status."""
+        compiled, binary = compiling.compile_layers(self, project, outcome)
+        self.publish_compile(project, compiled, binary)
+        errors = [x for x in compiled if x.finding.severity == Severity.ERROR]
+        mismatch = [x for x in binary if x.finding.severity <= Severity.WARNING]
+        if errors or not outcome.ok:
+            self.set_status(project, "failed", f"{len(errors)} compiler error(s)")
+        elif mismatch or self._pin_mismatch(project):
+            self.set_status(project, "mismatch", (mismatch[0].finding.message if mismatch else project.message))
+        else:
+            note = " (unchanged inputs: cached result)" if cached else ""
+            self.set_status(project, "ok", f"built for {outcome.release}{note}")
+
+    def _pin_mismatch(self, project: ProjectState) -> bool:
+        worst = project.target.findings_worst
+        return worst is not None and worst <= Severity.WARNING
+
+    # ---- flows -------------------------------------------------------------------------------------
+
+    async def refresh_pin(self, project: ProjectState, *, recompile_if_changed: bool = False) -> None:
+        """Re-read the pin, re-check it against the device, re-lint open files if it changed."""
+        before = (project.target.pin, project.target.platform, project.target.device_name)
+        project.check_generation += 1
+        gen = project.check_generation
+        view, findings, _read = await pin.check_pin(self, project)
+        if gen != project.check_generation:
+            return  # a newer check started while this one waited for the cloud: its result wins
+        view.findings_worst = min((f.severity for f in findings), default=None)
+        project.target = view
+        self.publish_layer(project, "target", pin.place_on_pin(self, project, findings))
+        changed = before != (view.pin, view.platform, view.device_name)
+        if changed:
+            self.relint_project(project)
+        worst = view.findings_worst
+        if worst is not None and worst <= Severity.WARNING:
+            first = min(findings, key=lambda f: f.severity)
+            self.set_status(project, "mismatch", first.message)
+        elif project.state in ("mismatch", "idle") or changed or view.device_error:
+            note = f"device {view.device_name}: {view.device_error}" if view.device_error else None
+            self.set_status(project, "idle" if project.last_outcome is None else "ok", note)
+        if recompile_if_changed and self._compiled_for_other_target(project):
+            self.schedule_compile(project)
+
+    def _compiled_for_other_target(self, project: ProjectState) -> bool:
+        """True when the last compile used another pin/platform than the (saved) settings now say.
+
+        Compared with the last *compile*, not the last check: the buffer edits before the save already
+        updated the view, and the save is what should trigger the rebuild.
+        """
+        outcome = project.last_outcome
+        view = project.target
+        if outcome is None or not project.options.compile_on_save or not view.pin:
+            return False
+        return (view.pin, view.platform_id) != (outcome.release, outcome.platform_id)
+
+    def schedule_compile(self, project: ProjectState, *, immediate: bool = False) -> int:
+        assert project.scheduler is not None
+        delay = 0.0 if immediate else project.options.compile_debounce_ms / 1000
+        return project.scheduler.request(delay)
+
+    def relint_project(self, project: ProjectState) -> None:
+        for uri in list(self.workspace.text_documents):
+            if self.registry.for_uri(uri) is project and linting.is_source(uri):
+                self.debouncer.call(uri, 0, lambda u=uri: linting.lint_document(self, u))
+
+    def is_build_input(self, project: ProjectState, uri: str) -> bool:
+        """Whether saving ``uri`` can change the build (so a README save does not start a compile)."""
+        rel = project.rel(uri)
+        if rel is None:
+            return False
+        name = rel.rsplit("/", 1)[-1]
+        if linting.is_source(uri) or name in BUILD_CONFIG_FILES:
+            return True
+        return project.last_outcome is not None and rel in project.last_outcome.files
+
+    def is_settings(self, uri: str) -> bool:
+        path = path_of(uri)
+        return path is not None and path.name == "settings.json" and path.parent.name == ".vscode"
+
+    def on_settings_edit(self, uri: str, *, saved: bool) -> None:
+        project = self.project_for(uri)
+        if project is None:
+            return
+        if saved:
+            self.spawn(self.refresh_pin(project, recompile_if_changed=True))
+        else:
+            self.debouncer.call(uri, SETTINGS_DEBOUNCE_S, lambda: self.refresh_pin(project))
+
+    async def on_watched(self, changes: list[types.FileEvent]) -> None:
+        """Pin files changed on disk (git checkout, another editor, write_setting fallback)."""
+        touched: dict[Path, tuple[ProjectState, bool]] = {}
+        for change in changes:
+            path = path_of(change.uri)
+            if path is None:
+                continue
+            if path.name == "project.properties" and change.type == types.FileChangeType.Created:
+                for folder in self.workspace.folders.values():
+                    folder_path = path_of(folder.uri)
+                    if folder_path and (folder_path == path.parent or folder_path in path.parents):
+                        for state in self.discover([folder.uri]):
+                            await self.start_project(state)
+            project = self.project_for(change.uri)
+            if project is None:
+                continue
+            is_pin = path.name == "settings.json"
+            prev = touched.get(project.root, (project, False))
+            touched[project.root] = (project, prev[1] or not is_pin)
+        for project, selection_changed in touched.values():
+            if self.workspace.text_documents.get(project.settings_uri) is None:
+                await self.refresh_pin(project, recompile_if_changed=True)
+            if selection_changed and project.options.compile_on_save and project.last_outcome is not None:
+                self.schedule_compile(project)
+
+
+def create_server() -> FieldsafeServer:
+    """Build the server with every feature registered (capabilities derive from these)."""
+    server = FieldsafeServer()
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: FieldsafeServer, params: types.InitializeParams) -> None:
+        """initialize: remember initializationOptions and find the projects."""
+        ls.init_options = params.initialization_options
+        folders = [f.uri for f in params.workspace_folders or []]
+        if not folders and params.root_uri:
+            folders = [params.root_uri]
+        ls.discover(folders)
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(ls: FieldsafeServer, params: types.InitializedParams) -> None:
+        """initialized: dynamic registrations, options, first pin checks."""
+        await ls.register_dynamic()
+        projects = ls.registry.all()
+        await ls.pull_configuration(projects)
+        await asyncio.gather(*(ls.refresh_pin(p) for p in projects))
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(ls: FieldsafeServer, params: types.DidChangeConfigurationParams) -> None:
+        """workspace/didChangeConfiguration: pull again (the notification's payload is not trusted)."""
+        projects = ls.registry.all()
+        before = {p.root: p.options for p in projects}
+        await ls.pull_configuration(projects)
+        for project in projects:
+            old: ServerOptions = before[project.root]
+            if (old.offline, old.api_url) != (project.options.offline, project.options.api_url):
+                await ls.refresh_pin(project)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+    async def did_change_folders(ls: FieldsafeServer, params: types.DidChangeWorkspaceFoldersParams) -> None:
+        """workspace/didChangeWorkspaceFolders: add/remove projects."""
+        for folder in params.event.removed:
+            path = path_of(folder.uri)
+            for gone in ls.registry.remove_under(path) if path else []:
+                for layer in ("target", "compile", "binary"):
+                    ls.store.clear_layer(gone.layer(layer))
+        for state in ls.discover([f.uri for f in params.event.added]):
+            await ls.start_project(state)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    async def did_change_watched(ls: FieldsafeServer, params: types.DidChangeWatchedFilesParams) -> None:
+        """workspace/didChangeWatchedFiles: the pin or the file selection changed on disk."""
+        await ls.on_watched(params.changes)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: FieldsafeServer, params: types.DidOpenTextDocumentParams) -> None:
+        """textDocument/didOpen: lint sources now; re-read the pin from a settings.json buffer."""
+        uri = params.text_document.uri
+        if ls.is_settings(uri):
+            ls.on_settings_edit(uri, saved=False)
+        elif linting.is_source(uri) and ls.project_for(uri) is not None:
+            ls.debouncer.call(uri, 0, lambda: linting.lint_document(ls, uri))
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: FieldsafeServer, params: types.DidChangeTextDocumentParams) -> None:
+        """textDocument/didChange: debounced API lint (no compile), or pin re-check for settings.json."""
+        uri = params.text_document.uri
+        if ls.is_settings(uri):
+            ls.on_settings_edit(uri, saved=False)
+            return
+        project = ls.project_for(uri)
+        if project is not None and linting.is_source(uri):
+            ls.debouncer.call(uri, project.options.lint_debounce_ms / 1000, lambda: linting.lint_document(ls, uri))
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))
+    def did_save(ls: FieldsafeServer, params: types.DidSaveTextDocumentParams) -> None:
+        """textDocument/didSave: compile on save (coalesced, superseding); settings.json: re-check pin."""
+        uri = params.text_document.uri
+        if ls.is_settings(uri):
+            ls.on_settings_edit(uri, saved=True)
+            return
+        project = ls.project_for(uri)
+        if project is not None and project.options.compile_on_save and ls.is_build_input(project, uri):
+            ls.schedule_compile(project)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: FieldsafeServer, params: types.DidCloseTextDocumentParams) -> None:
+        """textDocument/didClose: API lint is for open files only; settings.json falls back to disk."""
+        uri = params.text_document.uri
+        ls.debouncer.cancel(uri)
+        if ls.is_settings(uri):
+            project = ls.project_for(uri)
+            if project is not None:
+                ls.spawn(ls.refresh_pin(project))
+            return
+        project = ls.registry.for_uri(uri)
+        if project is not None:
+            ls.store.set_uri(project.layer("api"), uri, [])
+
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix], resolve_provider=False),
+    )
+    async def code_action(ls: FieldsafeServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+        """textDocument/codeAction: quick-fixes from the findings' Fix objects."""
+        return await actions.code_actions(ls, params)
+
+    @server.feature(types.TEXT_DOCUMENT_HOVER)
+    def on_hover(ls: FieldsafeServer, params: types.HoverParams) -> types.Hover | None:
+        """textDocument/hover: release facts on the pin, API availability on Device OS tokens."""
+        return hover.hover(ls, params)
+
+    @server.feature(
+        types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=['"', "."], resolve_provider=False)
+    )
+    def on_completion(ls: FieldsafeServer, params: types.CompletionParams) -> types.CompletionList | None:
+        """textDocument/completion: release strings inside the pinned value."""
+        return hover.complete(ls, params)
+
+    for name, func in commands.TABLE:
+        server.command(name)(_command(func))
+    return server
+
+
+def _command(func: Any) -> Any:
+    """Wrap a command so pygls can resolve its annotations here (it calls get_type_hints on handlers)."""
+
+    async def handler(ls: FieldsafeServer, *args: Any) -> Any:
+        return await func(ls, *args)
+
+    handler.__name__, handler.__doc__ = func.__name__, func.__doc__
+    return handler
