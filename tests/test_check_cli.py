@@ -28,7 +28,10 @@ def test_findings_from_pin_gcc_output(tmp_path: Path, capsys: pytest.CaptureFixt
     root = make_project(tmp_path / "p", CODE, PIN)
     assert main(["check", str(root)]) == 1
     out = capsys.readouterr().out
-    assert "src/demo.ino:2:5: error: `Particle.publishVitals` needs Device OS 1.2.0; this project targets 1.0.0 [FS201]" in out
+    assert (
+        "src/demo.ino:2:5: error: `Particle.publishVitals` needs Device OS 1.2.0; this project targets 1.0.0 [FS201]"
+        in out
+    )
 
 
 def test_target_flag_overrides_pin_and_clean_is_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
