@@ -241,3 +241,27 @@ async def test_compile_without_platform_reports_fs402(session: Session, emulator
     line = text.splitlines()[diag[0].range.start.line]
     assert '"particle.firmwareVersion"' in line
     assert compiles(emulator) == before
+
+
+async def test_pin_recheck_during_a_compile_keeps_the_compiling_state(
+    session: Session, emulator: EmulatorServer
+) -> None:
+    """A settings save while a compile is in flight must not flip the status bar back to idle/ok."""
+    ino: Path = session.ino  # type: ignore[attr-defined]
+    root: Path = session.root  # type: ignore[attr-defined]
+    emulator.faults.add(make_rule({"pattern": "/v1/binaries", "method": "POST", "kind": "latency", "delay": 2.0,
+                                   "count": 1}))  # fmt: skip
+    session.save(uri(ino))
+    await wait_until(lambda: [s for s in session.recorder.statuses if s["state"] == "compiling"], what="compiling")
+    compiling_at = len(session.recorder.statuses)
+    session.save(uri(root / ".vscode" / "settings.json"))  # the pin is re-checked while the compile runs
+    await wait_until(lambda: compiles(emulator) >= 1, what="the compile reached the cloud")
+    # the compile's own result: the built binary checked against field-unit-7
+    final = await wait_until(
+        lambda: [s for s in session.recorder.statuses if (s["message"] or "").startswith("This binary")],
+        timeout=30,
+        what="the compile result",
+    )
+    during = session.recorder.statuses[compiling_at : session.recorder.statuses.index(final[0])]
+    assert all(s["state"] == "compiling" for s in during), during
+    assert final[0]["state"] == "mismatch" and "field-unit-7" in final[0]["message"]

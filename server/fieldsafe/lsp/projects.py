@@ -50,6 +50,7 @@ class TargetView:
     device_error: str | None = None
     settings_error: str | None = None
     findings_worst: int | None = None
+    problem: str | None = None  # the message of the most severe pin finding, for the status
 
 
 @dataclass

@@ -238,7 +238,7 @@ class FieldsafeServer(LanguageServer):
         if errors or not outcome.ok:
             self.set_status(project, "failed", f"{len(errors)} compiler error(s)")
         elif mismatch or self._pin_mismatch(project):
-            self.set_status(project, "mismatch", (mismatch[0].finding.message if mismatch else project.message))
+            self.set_status(project, "mismatch", mismatch[0].finding.message if mismatch else project.target.problem)
         else:
             note = " (unchanged inputs: cached result)" if cached else ""
             self.set_status(project, "ok", f"built for {outcome.release}{note}")
@@ -258,13 +258,16 @@ class FieldsafeServer(LanguageServer):
         if gen != project.check_generation:
             return  # a newer check started while this one waited for the cloud: its result wins
         view.findings_worst = min((f.severity for f in findings), default=None)
+        view.problem = min(findings, key=lambda f: f.severity).message if findings else None
         project.target = view
         self.publish_layer(project, "target", pin.place_on_pin(self, project, findings))
         changed = before != (view.pin, view.platform, view.device_name)
         if changed:
             self.relint_project(project)
         worst = view.findings_worst
-        if worst is not None and worst <= Severity.WARNING:
+        if project.state == "compiling" and project.scheduler is not None and project.scheduler.busy:
+            pass  # the compile in flight sets the final state when it ends; "compiling" must stay visible
+        elif worst is not None and worst <= Severity.WARNING:
             first = min(findings, key=lambda f: f.severity)
             self.set_status(project, "mismatch", first.message)
         elif project.state in ("mismatch", "idle") or changed or view.device_error:
