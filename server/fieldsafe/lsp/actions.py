@@ -24,7 +24,6 @@ from fieldsafe.findings import Finding, Fix, Severity, Span
 from fieldsafe.lsp import linting
 from fieldsafe.lsp.diagnostics import SOURCE
 from fieldsafe.lsp.documents import current_text, lines_of, range_of_edit
-from fieldsafe.lsp.pin import device_state
 from fieldsafe.lsp.projects import PIN_KEY, PLATFORM_KEY, ProjectState
 from fieldsafe.project import ProjectSettingsError, edit_setting_text
 
@@ -124,7 +123,7 @@ def retarget_title(project: ProjectState, finding: Finding, fix: Fix, release: s
     view = project.target
     if view.device is None or view.platform_id is None:
         return fix.title
-    state = device_state(view.device, view.device_age, view.device_name or "device")
+    state = compat.device_state_from_cloud(view.device, view.device_age, view.device_name or "device")
     needs = compat.BuildNeeds(platform_id=view.platform_id, release=release, source="pin")
     for found in compat.check_build_against_device(needs, state):
         if found.code == compat.SAFE_MODE:

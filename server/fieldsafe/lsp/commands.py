@@ -15,7 +15,6 @@ from pygls.exceptions import JsonRpcInternalError, JsonRpcInvalidParams
 from fieldsafe import compat, platforms
 from fieldsafe.cloud import CloudError
 from fieldsafe.lsp.actions import settings_edit
-from fieldsafe.lsp.pin import device_state
 from fieldsafe.lsp.projects import DEVICE_KEY, PIN_KEY, PLATFORM_KEY, ProjectState, path_of
 from fieldsafe.project import ProjectSettingsError, write_setting
 from fieldsafe.versions import DeviceOSVersion, catalog
@@ -110,7 +109,7 @@ async def list_releases(ls: FieldsafeServer, *args: Any) -> list[dict[str, Any]]
         platform_id = project.target.platform_id
     device = project.target.device if project else None
     state = (
-        device_state(device, project.target.device_age, project.target.device_name or "device")
+        compat.device_state_from_cloud(device, project.target.device_age, project.target.device_name or "device")
         if project and device
         else None
     )

@@ -25,7 +25,7 @@ from fieldsafe.cloud import CloudError
 from fieldsafe.findings import Finding, Severity, Span
 from fieldsafe.lsp.diagnostics import Located
 from fieldsafe.lsp.documents import range_of_span
-from fieldsafe.lsp.pin import device_state, place_on_pin, read_pin, with_age
+from fieldsafe.lsp.pin import place_on_pin, read_pin, with_age
 from fieldsafe.lsp.projects import ProjectState
 from fieldsafe.versions import catalog
 
@@ -273,7 +273,7 @@ def binary_vs_device(project: ProjectState, outcome: compilejob.CompileOutcome) 
     req = compat.binary_requirement(module)
     if req.dependency is None:
         return []
-    state = device_state(view.device, view.device_age, view.device_name or "device")
+    state = compat.device_state_from_cloud(view.device, view.device_age, view.device_name or "device")
     needs = compat.BuildNeeds(
         platform_id=module.platform_id, dependency_version=req.dependency.version, source="binary"
     )

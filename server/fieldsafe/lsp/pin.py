@@ -10,7 +10,7 @@ old it is.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
@@ -47,23 +47,6 @@ def read_pin(ls: FieldsafeServer, project: ProjectState) -> PinRead:
         return PinRead(text, settings_from_text(text, project.settings_path), None)
     except ProjectSettingsError as exc:
         return PinRead(text, None, exc)
-
-
-def device_state(raw: dict[str, Any], age: float | None, fallback_name: str) -> compat.DeviceState:
-    """The cloud's device JSON as :class:`compat.DeviceState` (field names per the Cloud API)."""
-    product = raw.get("product_id")
-    return compat.DeviceState(
-        name=str(raw.get("name") or fallback_name),
-        device_id=raw.get("id"),
-        platform_id=int(raw.get("platform_id", -1)),
-        device_os=raw.get("system_firmware_version") or None,
-        cellular=raw.get("cellular"),
-        product_id=int(product) if isinstance(product, int) else None,
-        development=raw.get("development"),
-        updates_enabled=raw.get("firmware_updates_enabled"),
-        last_heard=raw.get("last_heard"),
-        age_seconds=age,
-    )
 
 
 def age_phrase(seconds: float) -> str:
@@ -128,7 +111,7 @@ async def _device_findings(ls: FieldsafeServer, project: ProjectState, view: Tar
             ls.report_failure(lookup.error, f"looking up device '{view.device_name}'")
         return []
     view.device, view.device_age = lookup.raw, lookup.age_seconds
-    state = device_state(lookup.raw, lookup.age_seconds, view.device_name)
+    state = compat.device_state_from_cloud(lookup.raw, lookup.age_seconds, view.device_name)
     if view.platform_id is None and view.platform is None:
         view.platform_id = state.platform_id
     if not view.pin or view.platform_id is None:

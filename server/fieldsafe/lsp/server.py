@@ -99,6 +99,14 @@ class FieldsafeServer(LanguageServer):
                     created.append(state)
         return created
 
+    def _folder_of(self, path: Path) -> Path | None:
+        """The workspace folder holding ``path`` (so a project root is never looked for above it), if any."""
+        for folder in self.workspace.folders.values():
+            folder_path = path_of(folder.uri)
+            if folder_path is not None and (path == folder_path or folder_path in path.parents):
+                return folder_path
+        return None
+
     def project_for(self, uri: str) -> ProjectState | None:
         """The project of a document, registering it on the fly for files outside known folders."""
         project = self.registry.for_uri(uri)
@@ -109,7 +117,7 @@ class FieldsafeServer(LanguageServer):
             return None
         if path.name == "settings.json" and path.parent.name == ".vscode":
             path = path.parent.parent
-        root = find_project_root(path)
+        root = find_project_root(path, stop_at=self._folder_of(path))
         if root is None:
             return None
         state, new = self.registry.add(root, None)
