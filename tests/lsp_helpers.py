@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -245,6 +246,18 @@ async def start(
 async def stop(session: Session) -> None:
     await session.client.shutdown_session()
     await session.client.stop()
+
+
+@asynccontextmanager
+async def project_session(client: str, base: Path, emulator: EmulatorServer, **project: Any) -> AsyncIterator[Session]:
+    """A server for ``client`` on a fresh example project in ``base/ws`` (``session.root``), stopped after."""
+    root = make_project(base / "ws", **project)
+    session = await start(client, [base / "ws"], server_env(emulator, base / "home"))
+    session.root = root  # type: ignore[attr-defined]
+    try:
+        yield session
+    finally:
+        await stop(session)
 
 
 async def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:

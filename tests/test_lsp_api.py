@@ -15,10 +15,7 @@ from lsp_helpers import (
     INO,
     Session,
     apply_text_edits,
-    make_project,
-    server_env,
-    start,
-    stop,
+    project_session,
     uri,
     wait_until,
 )
@@ -35,11 +32,8 @@ def emulator() -> EmulatorServer:
 @pytest.fixture(params=CLIENTS)
 async def session(request: pytest.FixtureRequest, emulator: EmulatorServer, tmp_path: Path) -> AsyncIterator[Session]:
     # field-unit-7 runs 0.5.3 and the project is pinned to it: no pin mismatch, but an old API level
-    root = make_project(tmp_path / "ws", pin="0.5.3")
-    s = await start(request.param, [tmp_path / "ws"], server_env(emulator, tmp_path / "home"))
-    s.root = root  # type: ignore[attr-defined]
-    yield s
-    await stop(s)
+    async with project_session(request.param, tmp_path, emulator, pin="0.5.3") as s:
+        yield s
 
 
 def api_diags(session: Session, u: str) -> list[types.Diagnostic]:

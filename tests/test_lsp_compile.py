@@ -23,6 +23,7 @@ from lsp_helpers import (
     INO,
     Session,
     make_project,
+    project_session,
     server_env,
     start,
     stop,
@@ -41,12 +42,9 @@ def emulator() -> EmulatorServer:
 
 @pytest.fixture(params=CLIENTS)
 async def session(request: pytest.FixtureRequest, emulator: EmulatorServer, tmp_path: Path) -> AsyncIterator[Session]:
-    root = make_project(tmp_path / "ws")
-    s = await start(request.param, [tmp_path / "ws"], server_env(emulator, tmp_path / "home"))
-    s.root = root  # type: ignore[attr-defined]
-    s.ino = root / "src" / "sensor.ino"  # type: ignore[attr-defined]
-    yield s
-    await stop(s)
+    async with project_session(request.param, tmp_path, emulator) as s:
+        s.ino = s.root / "src" / "sensor.ino"  # type: ignore[attr-defined]
+        yield s
 
 
 def compiles(emulator: EmulatorServer) -> int:

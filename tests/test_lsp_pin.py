@@ -18,10 +18,7 @@ from lsp_helpers import (
     CLIENTS,
     Session,
     apply_text_edits,
-    make_project,
-    server_env,
-    start,
-    stop,
+    project_session,
     uri,
     wait_until,
 )
@@ -42,21 +39,15 @@ async def shared(
 ) -> AsyncIterator[Session]:
     """One server per client for the tests that only read (starting a server costs ~1 s)."""
     base = tmp_path_factory.mktemp(f"pin-{request.param}")
-    root = make_project(base / "ws")
-    s = await start(request.param, [base / "ws"], server_env(emulator, base / "home"))
-    s.root = root  # type: ignore[attr-defined]
-    yield s
-    await stop(s)
+    async with project_session(request.param, base, emulator) as s:
+        yield s
 
 
 @pytest_asyncio.fixture(params=CLIENTS, loop_scope="module")
 async def session(request: pytest.FixtureRequest, emulator: EmulatorServer, tmp_path: Path) -> AsyncIterator[Session]:
     """A fresh server for tests that change buffers or options."""
-    root = make_project(tmp_path / "ws")
-    s = await start(request.param, [tmp_path / "ws"], server_env(emulator, tmp_path / "home"))
-    s.root = root  # type: ignore[attr-defined]
-    yield s
-    await stop(s)
+    async with project_session(request.param, tmp_path, emulator) as s:
+        yield s
 
 
 def settings_uri(root: Path) -> str:

@@ -15,6 +15,7 @@ from lsp_helpers import (
     Session,
     apply_text_edits,
     make_project,
+    project_session,
     server_env,
     start,
     stop,
@@ -71,20 +72,14 @@ async def shared(
 ) -> AsyncIterator[Session]:
     """One server per client for the command tests that only read."""
     base = tmp_path_factory.mktemp(f"ws-{request.param}")
-    root = make_project(base / "ws")
-    s = await start(request.param, [base / "ws"], server_env(emulator, base / "home"))
-    s.root = root  # type: ignore[attr-defined]
-    yield s
-    await stop(s)
+    async with project_session(request.param, base, emulator) as s:
+        yield s
 
 
 @pytest_asyncio.fixture(params=CLIENTS, loop_scope="module")
 async def session(request: pytest.FixtureRequest, emulator: EmulatorServer, tmp_path: Path) -> AsyncIterator[Session]:
-    root = make_project(tmp_path / "ws")
-    s = await start(request.param, [tmp_path / "ws"], server_env(emulator, tmp_path / "home"))
-    s.root = root  # type: ignore[attr-defined]
-    yield s
-    await stop(s)
+    async with project_session(request.param, tmp_path, emulator) as s:
+        yield s
 
 
 async def test_list_devices(shared: Session) -> None:
