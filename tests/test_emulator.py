@@ -175,28 +175,6 @@ def test_compile_without_files_or_target(emu: EmulatorServer) -> None:
     assert no_target.status_code == 400 and "latest=true" in no_target.json()["error_description"]
 
 
-def test_compiler_missing_is_503_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_compiler(name: str, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if name == "fieldsafe.emulator.compiler":
-            raise ImportError("not built yet")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_compiler)
-    with EmulatorServer() as server:
-        response = requests.post(
-            server.url + "/v1/binaries",
-            headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"},
-            files={"file": ("a.ino", b"x")},
-            data={"platform_id": "10", "latest": "true"},
-            timeout=5,
-        )
-    assert response.status_code == 503 and response.json()["error"] == "compiler_unavailable"
-
-
 def test_multipart_parser_keeps_bytes_and_paths() -> None:
     boundary = "XyZ"
     content = b"line1\r\n\x00\xff binary\r\n"

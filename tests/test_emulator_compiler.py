@@ -180,3 +180,12 @@ def test_ino_prototypes_and_line_directives() -> None:
     out = preprocess_ino('#include "a.h"\nenum Mode { A };\nvoid go(Mode m) {}\nvoid tick() {}\n', "src/b.ino")
     assert '#include "a.h"\n// function prototypes added by the .ino preprocessor\nvoid tick();\n#line 2' in out
     assert "void go(Mode m);" not in out  # its type is defined in the sketch: no prototype
+
+
+def test_a_missing_host_compiler_is_a_failed_build_that_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fieldsafe.emulator import compiler
+
+    monkeypatch.setattr(compiler, "COMPILER", "/nonexistent/g++")
+    result = compiler.compile_sources({"src/app.ino": b"void setup() {}\nvoid loop() {}\n"}, 10, "0.5.3")
+    assert not result.ok and result.binary is None
+    assert "needs a host C++ compiler (/nonexistent/g++) on PATH" in result.log

@@ -1517,16 +1517,10 @@ def lint_project(
 
 
 def source_files(root: Path) -> list[str]:
-    """C/C++ sources of the project: ``fieldsafe.project.select_files`` when available, else a glob."""
-    try:
-        from fieldsafe.project import select_files
-    except ImportError:  # the project module is another helper's; fall back to a plain glob
-        select_files = None  # type: ignore[assignment]
-    if select_files is not None:
-        rels = [str(p) for p in select_files(root)]
-    else:
-        rels = [p.relative_to(root).as_posix() for p in sorted(root.rglob("*")) if p.is_file()]
-    return sorted(r for r in rels if r.lower().endswith(SOURCE_SUFFIXES))
+    """C/C++ sources of the project: exactly the files a compile uploads (``fieldsafe.project.select_files``)."""
+    from fieldsafe.project import select_files
+
+    return sorted(r for r in select_files(root) if r.lower().endswith(SOURCE_SUFFIXES))
 
 
 # --------------------------------------------------------------------------------------------------

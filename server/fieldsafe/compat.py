@@ -754,10 +754,8 @@ def _apis_given_up(low: Release, high: Release, platform_id: int) -> list[str]:
     Why: a target older than the device is safe, but the developer should know what they give up.
     Order: functions, methods and classes before constants and macros, then by release, then by name.
     """
-    try:
-        from fieldsafe import apidata  # another helper's module; the finding works without it
-    except ImportError:  # pragma: no cover - only while the package is assembled
-        return []
+    from fieldsafe import apidata
+
     gained = [
         a
         for a in apidata.all_apis().values()

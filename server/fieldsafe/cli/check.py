@@ -41,22 +41,18 @@ def _usage(message: str) -> int:
 def run(args: argparse.Namespace) -> int:
     """Resolve project, target and platform, run the checks, print, return the exit status."""
     from fieldsafe import apilint, platforms
+    from fieldsafe.compat import check_target
+    from fieldsafe.project import ProjectSettingsError, read_settings
     from fieldsafe.versions import DeviceOSVersion
 
     root = Path(args.project)
     if not root.is_dir():
         return _usage(f"{root} is not a directory; pass the project folder (the one with project.properties)")
     try:
-        from fieldsafe.project import ProjectSettingsError, read_settings
-    except ImportError:  # pragma: no cover - the project module ships with fieldsafe
-        read_settings, ProjectSettingsError = None, ValueError  # type: ignore[assignment,misc]
-    pin_target = pin_platform = None
-    if read_settings is not None:
-        try:
-            settings = read_settings(root)
-        except ProjectSettingsError as exc:
-            return _usage(str(exc))
-        pin_target, pin_platform = settings.firmware_version, settings.target_platform
+        settings = read_settings(root)
+    except ProjectSettingsError as exc:
+        return _usage(str(exc))
+    pin_target, pin_platform = settings.firmware_version, settings.target_platform
     target_text = args.target or pin_target
     platform_text = args.platform or pin_platform
     if not target_text:
@@ -74,19 +70,10 @@ def run(args: argparse.Namespace) -> int:
             platform_id = platforms.get(platform_text).id
         except KeyError as exc:
             return _usage(f"unknown platform {platform_text!r}: {exc.args[0] if exc.args else exc}")
-    findings = _pin_findings(target_text, platform_id)
+    findings = list(check_target(target_text, platform_id))
     findings += apilint.lint_project(root, target, platform_id)
     _print(findings, args.json)
     return 1 if any(f.severity == Severity.ERROR for f in findings) else 0
-
-
-def _pin_findings(target: str, platform_id: int | None) -> list[Finding]:
-    """``compat.check_target`` when that module is present (it is another helper's)."""
-    try:
-        from fieldsafe.compat import check_target
-    except ImportError:  # pragma: no cover
-        return []
-    return list(check_target(target, platform_id))
 
 
 def _json_row(f: Finding) -> dict[str, Any]:

@@ -60,10 +60,8 @@ def setup_logging(level: str, log_file: Path | None) -> None:
     root.setLevel(logging.WARNING)
     logging.getLogger("fieldsafe").setLevel(level.upper())
     logging.getLogger("pygls").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
-    try:
-        from fieldsafe.cloud import install_log_redaction
-    except ImportError:  # pragma: no cover - cloud is part of the package
-        return
+    from fieldsafe.cloud import install_log_redaction
+
     install_log_redaction()
 
 

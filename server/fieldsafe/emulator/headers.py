@@ -1016,12 +1016,9 @@ def default_cache_root() -> Path:
     env = os.environ.get("FIELDSAFE_CACHE_DIR")
     if env:
         return Path(env) / "emulator-headers"
-    try:
-        from platformdirs import user_cache_dir
+    from platformdirs import user_cache_dir
 
-        return Path(user_cache_dir("fieldsafe")) / "emulator-headers"
-    except ImportError:  # pragma: no cover - platformdirs is a declared dependency
-        return Path(tempfile.gettempdir()) / "fieldsafe-emulator-headers"
+    return Path(user_cache_dir("fieldsafe")) / "emulator-headers"
 
 
 def header_dir(release: str | DeviceOSVersion, platform_id: int, cache_root: Path | None = None) -> Path:

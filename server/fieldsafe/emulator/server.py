@@ -406,12 +406,8 @@ class Emulator:
 
     def compiler(self) -> CompilerFn:
         if self._compiler is None:
-            try:
-                from fieldsafe.emulator.compiler import compile_sources
-            except ImportError as exc:
-                raise api_error(
-                    503, "compiler_unavailable", f"the emulator's compiler is not available: {exc}"
-                ) from None
+            from fieldsafe.emulator.compiler import compile_sources
+
             self._compiler = compile_sources
         return self._compiler
 
