@@ -107,3 +107,18 @@ async def test_hover_on_api_token(session: Session) -> None:
     text = result.contents.value  # type: ignore[union-attr]
     assert "Particle.publishVitals" in text and "since 1.2.0" in text
     assert "not available" in text  # pinned 0.5.3
+
+
+async def test_a_shim_defined_in_another_file_is_not_flagged(session: Session) -> None:
+    """Names the project defines anywhere shadow the Device OS API, in the editor as in ``fieldsafe check``."""
+    root: Path = session.root  # type: ignore[attr-defined]
+    await wait_until(lambda: [s for s in session.recorder.statuses if s.get("deviceRelease")], what="device")
+    u = await session.open(root / "src" / "sensor.ino")
+    uses_api = INO.replace("    Serial.begin(9600);", "    Serial.begin(9600);\n    analogWriteResolution(D7, 12);")
+    session.change(u, uses_api, 2)
+    flagged = await wait_until(lambda: api_diags(session, u), what="FS201 for analogWriteResolution (0.6.0)")
+    assert "analogWriteResolution" in flagged[0].message
+    shim = root / "src" / "compat.cpp"  # a user shim for the older Device OS, never opened in the editor
+    shim.write_text('#include "Particle.h"\nvoid analogWriteResolution(int pin, int bits) { (void)pin; (void)bits; }\n')
+    session.change(u, uses_api + "\n", 3)
+    await wait_until(lambda: not api_diags(session, u), what="the shim shadows the Device OS name")

@@ -16,6 +16,7 @@ from fieldsafe.lsp.documents import range_of_span
 from fieldsafe.versions import DeviceOSVersion
 
 if TYPE_CHECKING:
+    from fieldsafe.lsp.projects import ProjectState
     from fieldsafe.lsp.server import FieldsafeServer
 
 log = logging.getLogger(__name__)
@@ -28,9 +29,49 @@ def is_source(uri: str) -> bool:
     return uri.lower().endswith(SOURCE_SUFFIXES)
 
 
+def _lint(
+    project: ProjectState,
+    rel: str,
+    source: str,
+    target: DeviceOSVersion,
+    platform_id: int | None,
+    buffers: dict[str, str],
+) -> list:
+    """Runs in a worker thread: the lint, with names the project's other files define (as ``fieldsafe check``)."""
+    from fieldsafe import apilint
+
+    names = apilint.project_defined_names(_project_texts(project, buffers))
+    return apilint.lint_source(source, rel, target, platform_id, project_names=names)
+
+
+def _project_texts(project: ProjectState, buffers: dict[str, str]) -> list[str]:
+    """Every source the compile would upload: open buffers as typed, other files from disk (cached by mtime).
+
+    Why: a user shim such as ``int analogWriteResolution(...)`` in ``src/compat.cpp`` shadows the Device OS
+    name in every file, so the editor must not flag what ``fieldsafe check`` accepts.
+    """
+    from fieldsafe import apilint
+
+    texts = []
+    for rel in apilint.source_files(project.root):
+        if rel in buffers:
+            texts.append(buffers[rel])
+            continue
+        path = project.root / rel
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError:
+            continue
+        cached = project.disk_texts.get(rel)
+        if cached is None or cached[0] != mtime:
+            cached = (mtime, path.read_text(encoding="utf-8", errors="replace"))
+            project.disk_texts[rel] = cached
+        texts.append(cached[1])
+    return texts
+
+
 async def lint_document(ls: FieldsafeServer, uri: str) -> None:
     """Lint one open document against its project's pin and publish the ``api`` layer for it."""
-    from fieldsafe import apilint
 
     project = ls.project_for(uri)
     doc = ls.workspace.text_documents.get(uri)
@@ -44,7 +85,9 @@ async def lint_document(ls: FieldsafeServer, uri: str) -> None:
         return
     rel = project.rel(uri) or uri
     version, source = doc.version, doc.source
-    findings = await asyncio.to_thread(apilint.lint_source, source, rel, target, view.platform_id)
+    buffers = {r: d.source for d in list(ls.workspace.text_documents.values()) if (r := project.rel(d.uri))}
+    buffers[rel] = source
+    findings = await asyncio.to_thread(_lint, project, rel, source, target, view.platform_id, buffers)
     # the document changed while we linted in the thread: the newer (debounced) lint will publish
     current = ls.workspace.text_documents.get(uri)
     if current is None or current.version != version or current.source != source:

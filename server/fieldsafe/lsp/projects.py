@@ -67,6 +67,7 @@ class ProjectState:
     state: str = "idle"
     message: str | None = None
     check_generation: int = 0
+    disk_texts: dict[str, tuple[int, str]] = field(default_factory=dict)  # rel -> (mtime_ns, text), for the lint
 
     @property
     def uri(self) -> str:
