@@ -44,7 +44,9 @@ def test_human_output_electron_tinker(capsys: pytest.CaptureFixture[str]) -> Non
     assert " This is application module 1 at version 3" in lines
     assert f" It has a UUID of {parse_file(path).uuid}" in lines
     assert " It is firmware for product id 10 at version 2" in lines
-    assert " It depends on system module 2 at version 10 (Device OS 0.4.8-rc.6)" in lines
+    assert (
+        " It depends on system module 2 (the file electron-system-part3) at version 10 (Device OS 0.4.8-rc.6)" in lines
+    )
 
 
 def test_human_output_system_part_and_two_dependencies(capsys: pytest.CaptureFixture[str]) -> None:
@@ -60,7 +62,10 @@ def test_human_output_product_and_gen3(capsys: pytest.CaptureFixture[str]) -> No
     status, out = _run(capsys, str(BIN_DIR / "product_firmware.bin"), str(BIN_DIR / "tinker-6.3.4-esomx.bin"))
     assert status == 0
     assert " It is firmware for product id 8178 at version 13" in out
-    assert " It depends on system module 2 at version 1201 (Device OS 1.2.0-beta.1)" in out
+    assert (
+        " It depends on system module 2 (the file electron-system-part3) at version 1201 (Device OS 1.2.0-beta.1)"
+        in out
+    )
     assert " It depends on system module 1 at version 6305 (Device OS 6.3.4)" in out
     assert " This is application module 2 at version 6" in out
 

@@ -79,3 +79,13 @@ def test_user_part_addresses_match_real_binaries() -> None:
         platforms.get("p2").user_part_start_address("5.0.1")
     with pytest.raises(ValueError, match="monolithic"):
         platforms.get("core").user_part_dependency("1.4.4")
+
+
+def test_electron_system_part_files_differ_from_module_indexes() -> None:
+    electron = platforms.get("electron")
+    assert [electron.system_part_file(i) for i in (3, 1, 2)] == [
+        "electron-system-part1",
+        "electron-system-part2",
+        "electron-system-part3",
+    ]
+    assert platforms.get("photon").system_part_file(2) == "photon-system-part2"

@@ -25,6 +25,7 @@ _EXTRA_ALIASES = {"tracker": ("assettracker",), "p2": ("photon2",), "msom": ("mu
 _GEN2_IDS = frozenset({6, 8, 10})
 _GEN2_CAP = DeviceOSVersion(3, 3, 1)
 _GEN3_USER_PART_2_FROM = DeviceOSVersion(3, 1, 0)
+_ELECTRON_PART_FILES = {3: 1, 1: 2, 2: 3}  # module index -> file number (particle-domain.md section 2.3)
 _RTL872X_USER_PART_END = 0x085FFFFC  # user part "grows left": the end is fixed, the start moves down
 
 
@@ -113,6 +114,15 @@ class Platform:
         if self.mcu == "nrf52840":
             return 0x000B4000 if self.user_part_index(release) == 2 else 0x000D4000
         raise ValueError(f"no user part layout is known for {self.display_name}")
+
+    def system_part_file(self, index: int) -> str:
+        """The release file name of a system part, e.g. ``electron-system-part3`` for Electron index 2.
+
+        Why: on the Electron, file names and module indexes differ (part 3 was split out later and the
+        files renamed to flash in order), so "system module 2" is the file named system-part3.
+        """
+        number = _ELECTRON_PART_FILES.get(index, index) if self.id == 10 else index
+        return f"{self.name}-system-part{number}"
 
     def __str__(self) -> str:
         return self.name

@@ -178,6 +178,8 @@ def _releases(module_version: int, platform_id: int) -> list[str]:
 
 def format_report(report: dict[str, Any]) -> str:
     """``particle binary inspect``'s facts, one indented line each, with versions said as Device OS."""
+    from fieldsafe.platforms import find
+
     lines = [report["file"]]
     if report["crc"] is None:
         lines.append(f" Could not parse: {report['error']}")
@@ -196,6 +198,8 @@ def format_report(report: dict[str, Any]) -> str:
     for n, dep in enumerate(report["dependencies"]):
         lead = "It depends on" if n == 0 else "It also depends on"
         ref = _module_ref(dep["function"], dep["index"])
+        if report["platform_id"] == 10 and dep["function"] == 4:  # Electron: indexes and file names differ
+            ref += f" (the file {find(10).system_part_file(dep['index'])})"
         lines.append(f" {lead} {ref} at version {dep['version']}{_os_phrase(dep['device_os'])}")
     for ext in report["extensions"]:
         if ext["name"] == "asset_dependency":
