@@ -75,3 +75,52 @@ def test_pin_findings_included(tmp_path: Path, capsys: pytest.CaptureFixture[str
     status = main(["check", str(root), "--target", "4.0.0", "--platform", "photon", "--json"])
     rows = json.loads(capsys.readouterr().out)["findings"]
     assert status == 1 and rows and all(r["code"].startswith("FS1") and r["api"] is None for r in rows)
+
+
+def test_unknown_platform_message_is_said_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = make_project(tmp_path / "p", CODE)
+    assert main(["check", str(root), "--target", "1.0.0", "--platform", "banana"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("unknown platform 'banana'") == 1 and "known platforms: " in err
+
+
+def test_targets_are_resolved_like_compile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``latest-lts``, ``2.3`` or ``^1.2.0`` mean the same release for check as for compile."""
+    root = make_project(tmp_path / "p", CODE)
+    assert main(["check", str(root), "--target", "^1.2.0", "--platform", "electron", "--json"]) == 0
+    assert "checking against Device OS 1.5.2" in capsys.readouterr().err
+    assert main(["check", str(root), "--target", "0.x", "--platform", "electron"]) == 1  # 0.7.0: no publishVitals
+    assert "[FS201]" in capsys.readouterr().out
+    assert main(["check", str(root), "--target", "latest-lts"]) == 2  # a range needs a platform
+    assert "also needs --platform" in capsys.readouterr().err
+
+
+def test_project_without_sources_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "project.properties").write_text("name=x\n")
+    assert main(["check", str(root), "--target", "2.3.1"]) == 2
+    assert "no source files" in capsys.readouterr().err
+
+
+def test_unreadable_source_is_a_clear_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fieldsafe import apilint
+
+    root = make_project(tmp_path / "p", CODE)
+
+    def denied(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(root / "src" / "demo.ino"))
+
+    monkeypatch.setattr(apilint, "lint_project", denied)  # as root, chmod 000 would still read
+    assert main(["check", str(root), "--target", "2.3.1"]) == 1
+    assert "cannot read " + str(root / "src" / "demo.ino") + ": Permission denied" in capsys.readouterr().err
+
+
+def test_word_pin_is_resolved_with_a_drift_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pin = '{"particle.firmwareVersion": "latest-lts", "particle.targetPlatform": "electron"}'
+    root = make_project(tmp_path / "p", CODE, pin)
+    assert main(["check", str(root)]) == 0  # 2.3.1 has publishVitals
+    err = capsys.readouterr().err
+    assert "checking against Device OS 2.3.1" in err and 'pin "2.3.1"' in err

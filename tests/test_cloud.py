@@ -160,3 +160,26 @@ def test_retry_after_http_date() -> None:
 def test_short_secrets_do_not_mangle_messages() -> None:
     Secret("t")
     assert cloud.redact("the token was rejected") == "the token was rejected"
+
+
+def test_bad_api_urls_and_non_utf8_profile_name_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"has an invalid port; use http\(s\)://HOST\[:PORT\]"):
+        resolve_config(env={"PARTICLE_API_URL": "http://127.0.0.1:99999"}, home=tmp_path)
+    with pytest.raises(ConfigError, match=r"'nope' \(from --api-url\) is not an http\(s\) URL; use"):
+        resolve_config("nope", env={}, home=tmp_path)
+    home = _home(tmp_path)
+    (home / ".particle" / "particle.config.json").write_bytes(b"\xff{}")
+    with pytest.raises(ConfigError, match=r"particle\.config\.json: byte 0 is not UTF-8"):
+        resolve_config(env={}, home=home)
+
+
+def test_offline_reason_is_the_plain_cause_not_a_pool_repr(tmp_path: Path) -> None:
+    client = ParticleCloud(
+        CloudConfig(api_url="http://127.0.0.1:9", token="offline-test-token"),
+        cache_dir=tmp_path, max_retries=0,
+    )  # fmt: skip
+    with pytest.raises(cloud.Offline) as info:
+        client.list_devices()
+    message = str(info.value)
+    assert message.startswith("cannot reach the Particle Cloud at 127.0.0.1:9 (")
+    assert "HTTPConnectionPool" not in message and "Max retries" not in message

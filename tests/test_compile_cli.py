@@ -139,3 +139,117 @@ def test_resolve_target_explains_missing_pieces(tmp_path: Path) -> None:
     (tmp_path / ".vscode" / "settings.json").write_text('{"particle.firmwareVersion": 2}')
     with pytest.raises(TargetError, match=r"settings\.json"):
         resolve_target(tmp_path)
+
+
+# ---- bad input (QA pass): every case ends in a clear message and an exit status, never a traceback
+
+
+def test_bad_save_to_is_a_usage_error_before_any_upload(
+    emu: EmulatorServer, project: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["compile", str(project), "--save-to", str(tmp_path)]) == 2
+    assert "is a directory; name the file" in capsys.readouterr().err
+    assert main(["compile", str(project), "--save-to", str(project / "project.properties" / "fw.bin")]) == 2
+    assert "project.properties is a file, not a directory" in capsys.readouterr().err
+    assert not emu.seen("/v1/binaries*")  # no cloud build was spent on a path typo
+
+
+def test_unreadable_binary_from_the_cloud_is_not_saved(
+    emu: EmulatorServer, project: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    emu.faults.set("/v1/binaries/*", "malformed_json")
+    out_bin = tmp_path / "fw.bin"
+    assert main(["compile", str(project), "--save-to", str(out_bin)]) == 1
+    text = capsys.readouterr().out
+    assert "[FS307]" in text and "Not saved to" in text and "Compile succeeded.\n" not in text
+    assert not out_bin.exists() and list(tmp_path.glob("*.part")) == []
+    assert main(["compile", str(project), "--save-to", str(out_bin), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["saved_to"] is None and not out_bin.exists()
+
+
+def test_interrupted_save_leaves_no_partial_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from fieldsafe.cli import compile as compile_cli
+
+    def interrupted(src: str, dst: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(compile_cli.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        compile_cli._save(tmp_path / "out" / "fw.bin", b"\0" * 4096)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_skipped_files_are_named_and_a_project_without_sources_is_refused(
+    emu: EmulatorServer, project: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with open(project / "src" / "table.cpp", "wb") as handle:  # sparse: cheap to create
+        handle.truncate(10 * 1024 * 1024 + 1)
+    assert main(["compile", str(project)]) == 0
+    assert "warning: not uploading src/table.cpp: 10485761 bytes is over the 10 MiB limit" in capsys.readouterr().err
+    only_props = tmp_path / "only-props"
+    only_props.mkdir()
+    (only_props / "project.properties").write_text("name=x\n")
+    assert main(["compile", str(only_props), "-p", "electron", "-t", "2.3.1"]) == 2
+    assert "no source files to compile" in capsys.readouterr().err
+    assert main(["compile", str(project / "project.properties")]) == 2
+    assert "is a file, not a project directory" in capsys.readouterr().err
+
+
+class _OneDevice:
+    """A cloud double answering ``get_device`` with one fixed device object."""
+
+    def __init__(self, device: dict[str, object]) -> None:
+        self.device = device
+
+    def get_device(self, name: str) -> dict[str, object]:
+        return self.device
+
+
+def test_device_targets_that_cannot_be_resolved_explain_why(tmp_path: Path) -> None:
+    electron = {"id": "e00fce68a1b2c3d4e5f60701", "name": "unit", "platform_id": 10}
+    cases = [
+        ("device:", None, electron, "needs a device name"),
+        ("device:unit", "toaster", electron, "unknown platform 'toaster'"),
+        ("device:unit", None, {**electron, "system_firmware_version": None}, "does not report its Device OS"),
+        ("device:unit", None, {**electron, "system_firmware_version": "0.4.9"}, "not a release fieldsafe knows"),
+        ("device:unit", None, {**electron, "platform_id": 999, "system_firmware_version": "2.3.1"}, "platform 999"),
+        ("device:unit", None, {**electron, "platform_id": None}, "pass --platform NAME"),
+    ]
+    for target, platform, device, needle in cases:
+        with pytest.raises(TargetError, match=needle):
+            resolve_target(tmp_path, target=target, platform=platform, cloud=_OneDevice(device))  # type: ignore[arg-type]
+
+
+def test_unreadable_source_and_bad_api_url_are_clear_errors(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from fieldsafe import compilejob
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("PARTICLE_ACCESS_TOKEN", TOKEN)
+    monkeypatch.setenv("PARTICLE_API_URL", "http://127.0.0.1:99999")
+    assert main(["compile", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert "has an invalid port" in err and TOKEN not in err
+    monkeypatch.setenv("PARTICLE_API_URL", "http://127.0.0.1:9")
+
+    def denied(root: Path, **kwargs: object) -> dict[str, bytes]:
+        raise PermissionError(13, "Permission denied", str(root / "src" / "field-tracker.ino"))
+
+    monkeypatch.setattr(compilejob, "gather_files", denied)  # as root, chmod 000 would still read
+    assert main(["compile", str(project)]) == 1
+    assert "field-tracker.ino: Permission denied" in capsys.readouterr().err
+
+
+def test_a_pin_that_is_not_an_exact_release_warns_about_drift(tmp_path: Path) -> None:
+    (tmp_path / ".vscode").mkdir()
+    settings = tmp_path / ".vscode" / "settings.json"
+    for pin, release in (("latest", "3.3.1"), ("2.3", "2.3.1")):
+        settings.write_text(json.dumps({"particle.firmwareVersion": pin, "particle.targetPlatform": "electron"}))
+        target = resolve_target(tmp_path)
+        assert str(target.release.version) == release
+        assert f'is "{pin}", not an exact release' in (target.pin_warning() or "")
+        assert f'pin "{release}"' in (target.pin_warning() or "")
+    settings.write_text(json.dumps({"particle.firmwareVersion": "v2.3.1", "particle.targetPlatform": "electron"}))
+    assert resolve_target(tmp_path).pin_warning() is None
+    assert resolve_target(tmp_path, target="latest-lts").pin_warning() is None  # a flag is a one-off choice

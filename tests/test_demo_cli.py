@@ -46,3 +46,15 @@ def test_demo_without_a_project_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "missing: no such project directory" in result.stderr
+
+
+def test_demo_with_a_broken_state_file_is_a_usage_error(tmp_path: Path) -> None:
+    state = tmp_path / "fleet.json"
+    state.write_text("{not json")
+    result = subprocess.run(
+        [sys.executable, "-m", "fieldsafe", "demo", "--state", str(state)],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "fleet.json: not valid JSON" in result.stderr and "Traceback" not in result.stderr

@@ -269,6 +269,13 @@ def test_fieldsafe_emulator_bad_state_file_exits_2(tmp_path: Path) -> None:
     assert "bad.json" in result.stderr and "devices[0].id" in result.stderr
 
 
+def test_state_file_that_is_not_utf8_is_a_state_error(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    path.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(StateError, match=r"state\.json: byte 0 is not UTF-8"):
+        load_state(path)
+
+
 def test_fieldsafe_devices_online_then_offline_from_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -304,6 +311,18 @@ def test_fieldsafe_devices_errors_exit_1(tmp_path: Path, monkeypatch: pytest.Mon
         assert main(["devices", "--api-url", server.url]) == 1
         err = capsys.readouterr().err
         assert "rejected your access token" in err and "wrong-token" not in err
+        assert ".;" not in err
+
+
+def test_fieldsafe_devices_usage_errors_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    for name, value in _cli_env(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PARTICLE_ACCESS_TOKEN", "a-token-that-must-not-leak")
+    assert main(["devices", "--group", "barn"]) == 2
+    assert "add --product" in capsys.readouterr().err
+    assert main(["devices", "--api-url", "ftp://127.0.0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "--api-url" in err and "http(s)://HOST" in err and "a-token-that-must-not-leak" not in err
 
 
 def test_identical_uploads_reuse_the_build(tmp_path: Path) -> None:

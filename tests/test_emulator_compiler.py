@@ -152,6 +152,14 @@ def test_unsafe_paths_are_rejected() -> None:
             compile_sources({bad: b""}, 6, "1.2.1")
 
 
+def test_non_utf8_bytes_in_a_source_are_a_compile_error_not_a_crash(cache) -> None:
+    """g++ quotes a Latin-1 line back verbatim; decoding its output strictly raised UnicodeDecodeError."""
+    latin1 = b"#error caf\xe9 \xff\nvoid setup() {}\nvoid loop() {}\n"
+    result = _compile({"src/app.cpp": latin1}, 10, "2.3.1", cache)
+    assert not result.ok and "src/app.cpp:1:" in result.log and "caf\ufffd" in result.log
+    assert {f.code for f in parse_build_log(result.log, ["src/app.cpp"])} == {"FS301"}
+
+
 def test_headers_define_version_and_platform_macros(cache) -> None:
     text = generate_headers("1.2.1", 6)["Particle.h"]
     assert "#define SYSTEM_VERSION SYSTEM_VERSION_v121" in text

@@ -316,3 +316,16 @@ def test_extglob_lines_are_reported_not_guessed(tmp_path: Path) -> None:
 )
 def test_brace_expansion(pattern: str, expected: list[str]) -> None:
     assert brace_expand(pattern) == expected
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo")
+def test_a_fifo_named_like_a_source_is_skipped_not_read(tmp_path: Path) -> None:
+    """Reading a FIFO blocks forever: compile and check would hang on ``src/pipe.cpp``."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "project.properties").write_text("name=x\n")
+    (tmp_path / "src" / "app.ino").write_text("void setup(){}\n")
+    os.mkfifo(tmp_path / "src" / "pipe.cpp")
+    report = select_files_report(tmp_path)
+    assert report.files == ("project.properties", "src/app.ino")
+    (skip,) = report.skipped
+    assert skip.path == "src/pipe.cpp" and "not a regular file" in skip.reason

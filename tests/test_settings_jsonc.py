@@ -256,3 +256,16 @@ def test_edit_round_trip_property(
         assert "\n" not in new_text.replace("\r\n", "")
     if key in members:
         assert new_text.count(newline) == text.count(newline)
+
+
+def test_non_string_platform_gets_a_platform_example(tmp_path: Path) -> None:
+    (tmp_path / ".vscode").mkdir()
+    (tmp_path / ".vscode/settings.json").write_text('{"particle.targetPlatform": ["electron"]}')
+    with pytest.raises(ProjectSettingsError, match=r'"particle.targetPlatform" must be a string like "boron"'):
+        read_settings(tmp_path)
+
+
+def test_settings_path_that_is_a_folder_is_an_error_not_an_empty_pin(tmp_path: Path) -> None:
+    (tmp_path / ".vscode" / "settings.json").mkdir(parents=True)
+    with pytest.raises(ProjectSettingsError, match=r"settings\.json: is not a regular file"):
+        read_settings(tmp_path)

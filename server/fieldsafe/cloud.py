@@ -24,6 +24,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import tempfile
 import threading
 import time
@@ -284,6 +285,10 @@ def _read_json_file(path: Path) -> dict[str, Any]:
             f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); fix the file or run `particle login` "
             "to rewrite it"
         ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: byte {exc.start} is not UTF-8; save the file as UTF-8 or run `particle login` to rewrite it"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
     if not isinstance(data, dict):
@@ -347,10 +352,25 @@ def resolve_config(
             raise ConfigError(f"{profile_path}: field 'access_token' must be a string; run `particle login`")
         token, token_source = profile["access_token"], str(profile_path)
 
-    parts = urlsplit(api_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"API URL {api_url!r} (from {url_source}) is not an http(s) URL")
+    problem = _api_url_problem(api_url)
+    if problem:
+        where = "--api-url" if url_source == "explicit" else url_source
+        raise ConfigError(
+            f"API URL {api_url!r} (from {where}) {problem}; use http(s)://HOST[:PORT], e.g. {DEFAULT_API_URL}"
+        )
     return CloudConfig(api_url=api_url, token=token, source_of_url=url_source, source_of_token=token_source)
+
+
+def _api_url_problem(api_url: str) -> str | None:
+    """Why ``api_url`` cannot be used as the API base URL, or None (checked once, before any request)."""
+    parts = urlsplit(api_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "is not an http(s) URL"
+    try:
+        parts.port  # noqa: B018 -- raises ValueError for a port outside 0-65535 or one that is not a number
+    except ValueError:
+        return "has an invalid port"
+    return None
 
 
 def is_loopback_host(host: str) -> bool:
@@ -586,7 +606,7 @@ class ParticleCloud:
             return BadRequest(f"{resource}: rejected by {host} (HTTP 400){suffix}", status=status, url=url)
         if status == 401:
             return TokenExpired(
-                f"the Particle Cloud ({host}) rejected your access token{suffix}; {TokenExpired.hint}",
+                f"the Particle Cloud ({host}) rejected your access token{suffix.rstrip('.')}; {TokenExpired.hint}",
                 status=status,
                 url=url,
             )
@@ -777,9 +797,26 @@ class ParticleCloud:
 # helpers
 
 
+_ERRNO_RE = re.compile(r"\[Errno -?\d+\] ([^'\"()\]]+)")
+_PLAIN_REASONS = (
+    ("RemoteDisconnected", "the server closed the connection without a reply"),
+    ("IncompleteRead", "the reply ended early"),
+    ("timed out", "timed out"),
+)
+
+
 def _short(exc: BaseException) -> str:
-    """A one-line, token-free description of a requests/urllib3 exception."""
+    """A one-line, token-free description of a requests/urllib3 exception.
+
+    urllib3 nests the useful part ("Connection refused") deep inside a pool repr; users get that part.
+    """
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    errno_reason = _ERRNO_RE.search(text)
+    if errno_reason:
+        return redact(errno_reason.group(1).strip())
+    for marker, plain in _PLAIN_REASONS:
+        if marker in text:
+            return plain
     return redact(text[:300])
 
 

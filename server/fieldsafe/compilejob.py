@@ -29,6 +29,7 @@ from fieldsafe.versions import catalog
 if TYPE_CHECKING:
     from fieldsafe.cloud import ParticleCloud
     from fieldsafe.modules import ModuleInfo
+    from fieldsafe.project import Skipped
 
 
 class CompileCancelled(Exception):
@@ -92,21 +93,39 @@ class CompileOutcome:
         }
 
 
+# Files the compiler translates (headers, build.mk and project.properties alone build nothing).
+COMPILE_UNIT_SUFFIXES = (".ino", ".cpp", ".c", ".cc", ".cxx", ".s")
+
+
 def gather_files(
-    root: Path, *, overrides: Mapping[str, bytes] | None = None, follow_symlinks: bool = False
+    root: Path,
+    *,
+    overrides: Mapping[str, bytes] | None = None,
+    follow_symlinks: bool = False,
+    skipped: list[Skipped] | None = None,
 ) -> dict[str, bytes]:
     """The files particle-cli would upload (relative POSIX path -> bytes), with editor buffers overlaid.
 
     Overrides only replace files that are selected anyway: an unsaved buffer of a file the CLI would not
-    upload must not sneak into the build.
+    upload must not sneak into the build. ``skipped``, when given, receives the files the selection left
+    out and why (e.g. over the size limit), so a caller can say so instead of building without them.
+    Raises OSError (with ``filename`` set) when a selected file cannot be read.
     """
-    from fieldsafe.project import select_files
+    from fieldsafe.project import select_files_report
 
-    files = {rel: (root / rel).read_bytes() for rel in select_files(root, follow_symlinks=follow_symlinks)}
+    report = select_files_report(root, follow_symlinks=follow_symlinks)
+    if skipped is not None:
+        skipped.extend(report.skipped)
+    files = {rel: (root / rel).read_bytes() for rel in report.files}
     for rel, data in (overrides or {}).items():
         if rel in files:
             files[rel] = data
     return files
+
+
+def has_compile_units(files: Mapping[str, bytes]) -> bool:
+    """True when ``files`` holds at least one source the compiler translates (not just headers)."""
+    return any(rel.lower().endswith(COMPILE_UNIT_SUFFIXES) for rel in files)
 
 
 def content_key(files: Mapping[str, bytes], platform_id: int, release: str) -> str:

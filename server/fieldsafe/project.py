@@ -9,7 +9,8 @@ Why this module exists:
   ``_processDirIncludes`` over node-glob 7 with ``nodir``), including its quirks (symlinked files are
   sent even without ``--followSymlinks``; ``**`` walks one level into a symlinked folder), with two
   deliberate safety differences: nothing outside the project root is ever selected, and files over
-  10 MiB are skipped (particle-cli only applies that limit to files named on its command line).
+  10 MiB (or that are not regular files, e.g. a FIFO) are skipped (particle-cli only applies the size
+  limit to files named on its command line).
 * **The pin.** Workbench keeps ``particle.firmwareVersion`` / ``particle.targetPlatform`` /
   ``particle.targetDevice`` in ``.vscode/settings.json`` (JSONC). We read them and edit them with the
   smallest possible text edit, so the user's comments and formatting survive and Workbench keeps working.
@@ -57,6 +58,7 @@ KEY_FIRMWARE_VERSION = "particle.firmwareVersion"
 KEY_TARGET_PLATFORM = "particle.targetPlatform"
 KEY_TARGET_DEVICE = "particle.targetDevice"
 PIN_KEYS: tuple[str, ...] = (KEY_FIRMWARE_VERSION, KEY_TARGET_PLATFORM, KEY_TARGET_DEVICE)
+_PIN_EXAMPLES = {KEY_FIRMWARE_VERSION: '"6.2.1"', KEY_TARGET_PLATFORM: '"boron"', KEY_TARGET_DEVICE: '"field-unit-7"'}
 
 Layout = Literal["extended", "legacy"]
 
@@ -590,9 +592,13 @@ def select_files_report(
         rel = g._rel(abs_path)
         if max_file_size is not None:
             try:
-                size = os.stat(abs_path).st_size
+                info = os.stat(abs_path)
             except OSError:
                 skipped[rel] = "cannot be read"
+                continue
+            size = info.st_size
+            if not stat.S_ISREG(info.st_mode):  # a FIFO named x.cpp would block the read forever
+                skipped[rel] = "not a regular file (a pipe, socket or device); remove it or add it to particle.ignore"
                 continue
             if size > max_file_size:
                 skipped[rel] = (
@@ -964,6 +970,8 @@ class WorkbenchSettings:
 
 def _read_text_exact(path: Path) -> str:
     """The file's text with line endings untouched (so edits keep CRLF)."""
+    if path.exists() and not path.is_file():
+        raise ProjectSettingsError(f"{path}: is not a regular file; replace it with a JSON settings file", path)
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -985,7 +993,7 @@ def settings_from_text(text: str, path: Path) -> WorkbenchSettings:
             member = next(m for m in reversed(doc.members) if m.key == key)
             line, col = _LineIndex(text).position(member.value_start)
             raise ProjectSettingsError(
-                f'{path}:{line}:{col}: "{key}" must be a string like "6.2.1", not {json.dumps(raw)}; '
+                f'{path}:{line}:{col}: "{key}" must be a string like {_PIN_EXAMPLES[key]}, not {json.dumps(raw)}; '
                 "put the value in double quotes",
                 path,
                 line,
@@ -998,7 +1006,7 @@ def settings_from_text(text: str, path: Path) -> WorkbenchSettings:
 def read_settings(root: Path | str) -> WorkbenchSettings:
     """``<root>/.vscode/settings.json`` as Workbench settings; a missing file means no pin (not an error)."""
     path = Path(root) / SETTINGS_RELPATH
-    if not path.is_file():
+    if not path.exists():  # a directory (or FIFO) of that name is an error, not "no pin"
         return WorkbenchSettings(None, None, None, path)
     return settings_from_text(_read_text_exact(path), path)
 

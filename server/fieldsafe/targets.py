@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fieldsafe import platforms
-from fieldsafe.versions import Release, catalog
+from fieldsafe.versions import DeviceOSVersion, Release, catalog
 
 if TYPE_CHECKING:
     from fieldsafe.cloud import ParticleCloud
@@ -33,6 +33,16 @@ class Target:
     release: Release
     device: dict[str, Any] | None = None
     source: str = "flag"  # "flag" | "pin" | "device"
+    spec: str | None = None  # the text it was resolved from ("latest-lts", "2.3.1", ...)
+
+    def pin_warning(self) -> str | None:
+        """A pin that is a range or a word (``latest``, ``2.3``) builds for a different release as new ones ship."""
+        if self.source != "pin" or self.spec is None or DeviceOSVersion.try_parse(self.spec) is not None:
+            return None
+        return (
+            f'particle.firmwareVersion is "{self.spec}", not an exact release, so builds change when Device OS '
+            f'releases ship; pin "{self.release.version}" (what it means today) to build the same thing every time'
+        )
 
     def describe(self) -> str:
         """``"0.5.3 (module 21), what field-unit-7 runs"``."""
@@ -72,7 +82,7 @@ def resolve_target(
     except LookupError as exc:
         where = "--target" if source == "flag" else "particle.firmwareVersion in .vscode/settings.json"
         raise TargetError(f"{where}: {exc} (platform {resolved_platform.name})") from None
-    return Target(platform=resolved_platform, release=release, source=source)
+    return Target(platform=resolved_platform, release=release, source=source, spec=release_text)
 
 
 def _read_pin(root: Path) -> WorkbenchSettings:
@@ -98,20 +108,37 @@ def _platform(text: str | int | None) -> platforms.Platform:
 
 def _from_device(name: str, platform_text: str | int | None, cloud: ParticleCloud | None) -> Target:
     """``device:NAME``: build for exactly the release (and platform) that device reports."""
+    if not name.strip():
+        raise TargetError(
+            f"--target {DEVICE_PREFIX} needs a device name or id, e.g. {DEVICE_PREFIX}field-unit-7 "
+            "(`fieldsafe devices` lists them)"
+        )
+    asked = _platform(platform_text) if platform_text not in (None, "") else None  # a typo fails before the cloud
     if cloud is None:
         raise TargetError(f"{DEVICE_PREFIX}{name} needs the Particle Cloud to look the device up")
     device = cloud.get_device(name)
-    device_platform = platforms.get(int(device["platform_id"]))
-    if platform_text not in (None, "") and platforms.get(platform_text).id != device_platform.id:
+    platform_id = device.get("platform_id")
+    device_platform = platforms.find(platform_id) if isinstance(platform_id, int) else None
+    if device_platform is None:
+        raise TargetError(
+            f"{name} reports platform {platform_id!r}, which fieldsafe does not know; "
+            "pass --platform NAME and --target RELEASE explicitly"
+        )
+    if asked is not None and asked.id != device_platform.id:
         raise TargetError(
             f"--platform {platform_text} differs from {name}'s platform {device_platform.name}: "
-            f"drop --platform or pick a device of platform {platforms.get(platform_text).name}"
+            f"drop --platform or pick a device of platform {asked.name}"
         )
     running = device.get("system_firmware_version")
-    release = catalog().release(running) if running else None
-    if release is None:
+    if not running:
         raise TargetError(
-            f"{name} reports Device OS {running or 'unknown'}, which is not in the release table; "
+            f"{name} does not report its Device OS version (it may not have connected to the cloud yet); "
             "pass --target RELEASE explicitly"
+        )
+    release = catalog().release(running) if isinstance(running, str) else None
+    if release is None or device_platform.id not in release.platform_ids:
+        raise TargetError(
+            f"{name} reports Device OS {running}, which is not a release fieldsafe knows for the "
+            f"{device_platform.display_name}; pass --target RELEASE explicitly"
         )
     return Target(platform=device_platform, release=release, device=device, source="device")

@@ -4,7 +4,8 @@ the Device OS it is pinned to?
 Runs the pin checks (``fieldsafe.compat.check_target``: is the release real, does the platform get it)
 and the API availability lint (``fieldsafe.apilint``) over the project's sources. ``--target`` and
 ``--platform`` override the Workbench pin (``particle.firmwareVersion``, ``particle.targetPlatform``
-in ``.vscode/settings.json``). Exit status: 0 clean, 1 findings of error severity, 2 usage (no target
+in ``.vscode/settings.json``). Targets other than an exact release (``latest-lts``, ``^5.3.0``,
+``device:NAME``) are resolved the way ``fieldsafe compile`` resolves them (``fieldsafe.targets``). Exit status: 0 clean, 1 findings of error severity, 2 usage (no target
 known, unknown platform, bad project path or unreadable settings). Wiring only: no domain logic here.
 """
 
@@ -60,20 +61,58 @@ def run(args: argparse.Namespace) -> int:
             "no Device OS target known: pass --target RELEASE or set particle.firmwareVersion in "
             f"{root / '.vscode' / 'settings.json'}"
         )
-    try:
-        target = DeviceOSVersion.parse(target_text)
-    except ValueError as exc:
-        return _usage(f"--target/particle.firmwareVersion {target_text!r}: {exc}")
+    if DeviceOSVersion.try_parse(target_text) is None:  # latest-lts, ^5.3.0, 2.3, device:NAME: as compile does
+        resolved = _resolve_spec(root, args, target_text, platform_text)
+        if isinstance(resolved, int):
+            return resolved
+        target_text, platform_text = resolved
+    target = DeviceOSVersion.parse(target_text)
     platform_id = None
     if platform_text:
         try:
             platform_id = platforms.get(platform_text).id
         except KeyError as exc:
-            return _usage(f"unknown platform {platform_text!r}: {exc.args[0] if exc.args else exc}")
+            return _usage(str(exc.args[0]) if exc.args else f"unknown platform {platform_text!r}")
+    sources = apilint.source_files(root)
+    if not sources:  # a green check that looked at nothing would hide a wrong path in CI
+        return _usage(f"no source files (.ino, .cpp, .c, .h) in {root}; pass the project folder (the one with src/)")
     findings = list(check_target(target_text, platform_id))
-    findings += apilint.lint_project(root, target, platform_id)
+    try:
+        findings += apilint.lint_project(root, target, platform_id, files=sources)
+    except OSError as exc:
+        print(f"fieldsafe check: cannot read {exc.filename or root}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     _print(findings, args.json)
     return 1 if any(f.severity == Severity.ERROR for f in findings) else 0
+
+
+def _resolve_spec(
+    root: Path, args: argparse.Namespace, target_text: str, platform_text: str | None
+) -> tuple[str, str] | int:
+    """(exact release, platform) for a non-exact target, resolved like ``fieldsafe compile``; or an exit status."""
+    from fieldsafe.cloud import CloudError, ConfigError, ParticleCloud, resolve_config
+    from fieldsafe.targets import DEVICE_PREFIX, TargetError, resolve_target
+    from fieldsafe.versions import DeviceOSVersion
+
+    is_device = target_text.startswith(DEVICE_PREFIX)
+    if not platform_text and not is_device:
+        where = "--target" if args.target else "particle.firmwareVersion"
+        try:
+            DeviceOSVersion.parse(target_text)
+        except ValueError as exc:
+            return _usage(f"{where} {target_text!r}: {exc}; a range (latest-lts, ^5.3.0, 4.x) also needs --platform")
+    try:
+        cloud = ParticleCloud(resolve_config()) if is_device else None
+        target = resolve_target(root, platform=args.platform, target=args.target, cloud=cloud)
+    except (TargetError, ConfigError) as exc:
+        return _usage(str(exc))
+    except CloudError as exc:
+        print(f"fieldsafe check: {exc}", file=sys.stderr)
+        return 1
+    print(f"fieldsafe check: checking against Device OS {target.describe()}", file=sys.stderr)
+    if target.pin_warning():
+        print(f"fieldsafe check: warning: {target.pin_warning()}", file=sys.stderr)
+    return str(target.release.version), target.platform.name
 
 
 def _json_row(f: Finding) -> dict[str, Any]:

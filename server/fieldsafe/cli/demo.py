@@ -54,7 +54,7 @@ def find_example() -> Path | None:
 def run(args: argparse.Namespace) -> int:
     """Run the walkthrough; 0 when the retargeted build is safe for the device."""
     from fieldsafe.emulator.server import EmulatorServer
-    from fieldsafe.emulator.state import default_state, load_state
+    from fieldsafe.emulator.state import StateError, default_state, load_state
 
     source = Path(args.project).resolve() if args.project else find_example()
     if args.project and not source.is_dir():
@@ -67,7 +67,11 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    state = load_state(args.state) if args.state else default_state()
+    try:
+        state = load_state(args.state) if args.state else default_state()
+    except StateError as exc:
+        print(f"fieldsafe demo: {exc}", file=sys.stderr)
+        return 2
     token = "demo-" + secrets.token_hex(12)
     with tempfile.TemporaryDirectory(prefix="fieldsafe-demo-") as tmp, EmulatorServer(state, [token]) as emulator:
         root = Path(tmp) / source.name

@@ -99,6 +99,9 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 def run(args: argparse.Namespace) -> int:
     from fieldsafe import cloud
 
+    if args.group and not args.product:
+        print("fieldsafe devices: --group filters a product's devices; add --product ID_OR_SLUG", file=sys.stderr)
+        return 2
     try:
         client = cloud.ParticleCloud(cloud.resolve_config(args.api_url))
         age: float | None = None
@@ -106,6 +109,9 @@ def run(args: argparse.Namespace) -> int:
             devices = client.product_devices(args.product, args.group or None)
         else:
             devices, age = client.list_devices_or_cached()
+    except cloud.ConfigError as exc:
+        print(f"fieldsafe devices: {exc}", file=sys.stderr)
+        return 2
     except cloud.Offline as exc:
         print(f"fieldsafe devices: {exc}; no cached device list to show yet", file=sys.stderr)
         return 1

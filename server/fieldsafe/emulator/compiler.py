@@ -242,7 +242,10 @@ def _prepare_source(root: Path, name: str, data: bytes, names: list[str]) -> str
 def _run(cmd: list[str], cwd: Path, timeout: float) -> tuple[int, str]:
     env = dict(os.environ, LC_ALL="C", LANG="C")
     try:
-        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+        # errors="replace": g++ quotes the offending source line, which may hold any bytes the user uploaded
+        proc = subprocess.run(
+            cmd, cwd=cwd, capture_output=True, text=True, errors="replace", timeout=timeout, env=env, check=False
+        )
     except subprocess.TimeoutExpired:
         return 124, f"Compiler timed out after {timeout:.0f} s"
     except FileNotFoundError:

@@ -442,6 +442,8 @@ def load_state(path: str | Path) -> EmulatorState:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise StateError(f"{path}: byte {exc.start} is not UTF-8; save the state file as UTF-8 JSON") from None
     except OSError as exc:
         raise StateError(f"{path}: cannot read the emulator state file ({exc.strerror})") from None
     try:
