@@ -121,6 +121,10 @@ def test_unreadable_source_is_a_clear_failure(
 def test_word_pin_is_resolved_with_a_drift_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pin = '{"particle.firmwareVersion": "latest-lts", "particle.targetPlatform": "electron"}'
     root = make_project(tmp_path / "p", CODE, pin)
-    assert main(["check", str(root)]) == 0  # 2.3.1 has publishVitals
-    err = capsys.readouterr().err
-    assert "checking against Device OS 2.3.1" in err and 'pin "2.3.1"' in err
+    assert main(["check", str(root), "--json"]) == 0  # 2.3.1 has publishVitals; the drift is a warning
+    captured = capsys.readouterr()
+    assert "checking against Device OS 2.3.1" in captured.err
+    (drift,) = json.loads(captured.out)["findings"]
+    assert drift["code"] == "FS115" and drift["severity"] == "warning"
+    assert "`latest-lts` is not an exact release: today it means Device OS 2.3.1" in drift["message"]
+    assert drift["fixes"][0]["params"] == {"release": "2.3.1"}

@@ -452,3 +452,18 @@ def test_device_state_from_cloud_json() -> None:
     assert (state.name, state.platform_id, state.device_os, state.cellular) == ("field-unit-7", 10, "0.5.3", True)
     assert not state.in_product and state.updates_enabled is False and state.age_seconds == 120.0
     assert device_state_from_cloud({"id": "abc", "platform_id": 13, "product_id": 4242}).in_product
+
+
+def test_keyword_and_range_pins_are_a_drift_warning_checked_as_what_they_mean_today() -> None:
+    from fieldsafe.compat import BuildNeeds, DeviceState, check_build_against_device, check_target
+
+    (drift,) = check_target("latest-lts", "electron")
+    assert drift.code == "FS115" and drift.severity == Severity.WARNING
+    assert drift.facts["resolved_release"] == "2.3.1" and drift.fixes[0].params == {"release": "2.3.1"}
+    codes = [f.code for f in check_target("latest", "electron")]
+    assert codes == ["FS115"]  # 3.3.1: the newest an Electron can run, so no Gen 2 cap finding
+    assert [f.code for f in check_target("banana", "electron")] == ["FS104"]
+    assert [f.code for f in check_target("latest", None)] == ["FS104"]  # no platform: nothing to resolve against
+    device = DeviceState("field-unit-7", "e00f", 10, "0.5.3", cellular=True)
+    assert [f.code for f in check_build_against_device(BuildNeeds(10, release="4.x"), device)] == ["FS104"]
+    assert [f.code for f in check_build_against_device(BuildNeeds(10, release="2.x"), device)] == ["FS101"]

@@ -248,8 +248,8 @@ def test_a_pin_that_is_not_an_exact_release_warns_about_drift(tmp_path: Path) ->
         settings.write_text(json.dumps({"particle.firmwareVersion": pin, "particle.targetPlatform": "electron"}))
         target = resolve_target(tmp_path)
         assert str(target.release.version) == release
-        assert f'is "{pin}", not an exact release' in (target.pin_warning() or "")
-        assert f'pin "{release}"' in (target.pin_warning() or "")
+        assert f"`{pin}` is not an exact release" in (target.pin_warning() or "")
+        assert f"today it means Device OS {release}" in (target.pin_warning() or "")
     settings.write_text(json.dumps({"particle.firmwareVersion": "v2.3.1", "particle.targetPlatform": "electron"}))
     assert resolve_target(tmp_path).pin_warning() is None
     assert resolve_target(tmp_path, target="latest-lts").pin_warning() is None  # a flag is a one-off choice

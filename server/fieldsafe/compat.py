@@ -47,6 +47,7 @@ BINARY_PLATFORM_MISMATCH = "FS111"
 DEVICE_RELEASE_UNKNOWN = "FS112"
 BINARY_DEPENDENCY_UNKNOWN = "FS113"
 BINARY_NOT_AN_APP = "FS114"
+PIN_NOT_EXACT = "FS115"
 
 STALE_AFTER_SECONDS = 24 * 3600  # device info older than a day is worth mentioning in messages
 _NRF_SOFTDEVICE_202_FROM = DeviceOSVersion(2, 0, 0)  # every 2.x-6.x release read ships radio stack 202
@@ -536,10 +537,14 @@ def check_target(pin: str, platform: str | int | None) -> list[Finding]:
                     facts={"platform": str(platform)},
                 )
             ]
+    findings: list[Finding] = []
     row = catalog().release(pin)
     if row is None:
-        return [_unknown_release(pin, found)]
-    findings: list[Finding] = []
+        inexact = _resolve_inexact(pin, found)
+        if inexact is None:
+            return [_unknown_release(pin, found)]
+        row = inexact
+        findings.append(pin_not_exact(pin, row))
     if found is not None and found.gen2 and found.max_release and row.version.base > found.max_release:
         findings.append(_gen2_cap(row, found))
     elif found is not None and found.id not in row.platform_ids:
@@ -577,13 +582,36 @@ class _Need:
         return str(self.release.version) if self.release else f"module {self.module_version}"
 
 
+def _resolve_inexact(pin: str, platform: Platform | None) -> Release | None:
+    """What a keyword or range pin (``latest``, ``latest-lts``, ``^5.3.0``, ``4.x``) means today, if anything."""
+    if platform is None or DeviceOSVersion.try_parse(pin) is not None:
+        return None
+    try:
+        return catalog().resolve(pin, platform.id)
+    except LookupError:
+        return None
+
+
+def pin_not_exact(pin: str, row: Release) -> Finding:
+    """FS115: a keyword or range pin, and the exact release it means today (shared by CLI and editor)."""
+    return Finding(
+        PIN_NOT_EXACT,
+        Severity.WARNING,
+        f"`{pin}` is not an exact release: today it means Device OS {row.version} (module {row.module_version}), "
+        "and builds change when new releases ship, so what the devices need changes with them; pin the exact "
+        "release to build the same thing every time",
+        facts={"pinned_release": pin, "resolved_release": str(row.version), "module_version": row.module_version},
+        fixes=(Fix("retarget", f"Pin {row.version} (what `{pin}` means today)", {"release": str(row.version)}),),
+    )
+
+
 def _need_from(needs: BuildNeeds) -> tuple[_Need | None, list[Finding]]:
     if needs.source == "binary" or needs.release is None:
         if needs.dependency_version is None:
             raise ValueError("BuildNeeds needs either release (a pin) or dependency_version (from a binary)")
         rel = catalog().min_release_for_dependency(needs.dependency_version, needs.platform_id)
         return _Need(needs.dependency_version, rel, "binary"), []
-    row = catalog().release(needs.release)
+    row = catalog().release(needs.release) or _resolve_inexact(needs.release, _platform(needs.platform_id))
     if row is None:
         return None, [_unknown_release(needs.release, _platform(needs.platform_id))]
     return _Need(row.module_version, row, "pin"), []

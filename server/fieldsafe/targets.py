@@ -39,10 +39,9 @@ class Target:
         """A pin that is a range or a word (``latest``, ``2.3``) builds for a different release as new ones ship."""
         if self.source != "pin" or self.spec is None or DeviceOSVersion.try_parse(self.spec) is not None:
             return None
-        return (
-            f'particle.firmwareVersion is "{self.spec}", not an exact release, so builds change when Device OS '
-            f'releases ship; pin "{self.release.version}" (what it means today) to build the same thing every time'
-        )
+        from fieldsafe.compat import pin_not_exact
+
+        return pin_not_exact(self.spec, self.release).message
 
     def describe(self) -> str:
         """``"0.5.3 (module 21), what field-unit-7 runs"``."""

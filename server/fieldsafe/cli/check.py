@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
             "no Device OS target known: pass --target RELEASE or set particle.firmwareVersion in "
             f"{root / '.vscode' / 'settings.json'}"
         )
+    spec = target_text  # what the user wrote: a keyword or range pin is itself a finding (FS115)
     if DeviceOSVersion.try_parse(target_text) is None:  # latest-lts, ^5.3.0, 2.3, device:NAME: as compile does
         resolved = _resolve_spec(root, args, target_text, platform_text)
         if isinstance(resolved, int):
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     sources = apilint.source_files(root)
     if not sources:  # a green check that looked at nothing would hide a wrong path in CI
         return _usage(f"no source files (.ino, .cpp, .c, .h) in {root}; pass the project folder (the one with src/)")
-    findings = list(check_target(target_text, platform_id))
+    findings = list(check_target(spec if not spec.startswith("device:") else target_text, platform_id))
     try:
         findings += apilint.lint_project(root, target, platform_id, files=sources)
     except OSError as exc:
@@ -110,8 +111,6 @@ def _resolve_spec(
         print(f"fieldsafe check: {exc}", file=sys.stderr)
         return 1
     print(f"fieldsafe check: checking against Device OS {target.describe()}", file=sys.stderr)
-    if target.pin_warning():
-        print(f"fieldsafe check: warning: {target.pin_warning()}", file=sys.stderr)
     return str(target.release.version), target.platform.name
 
 
