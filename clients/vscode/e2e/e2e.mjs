@@ -10,7 +10,7 @@
 // (default /usr/bin/chromium), FIELDSAFE_VSIX (default ../fieldsafe.vsix), E2E_KEEP=1 keeps the
 // temp dir, E2E_HEADFUL=1 shows the browser (needs a display).
 import { spawn, execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -31,6 +31,9 @@ const SMOKE = process.argv.includes('--smoke');
 // --not-installed: point fieldsafe.server.python at an interpreter without fieldsafe and check the fix shown.
 const NOT_INSTALLED = process.argv.includes('--not-installed');
 const BARE_PYTHON = process.env.E2E_BARE_PYTHON ?? '/usr/bin/python3';
+const TINKER_BIN = join(REPO, 'tests', 'fixtures', 'particle-binaries', 'electron_tinker.bin');
+/** Where the workspace holds the real Particle binary for Inspect Binary (outside src/: not uploaded). */
+const BIN_REL = 'binaries/electron_tinker.bin';
 
 const started = Date.now();
 const children = [];
@@ -125,6 +128,8 @@ function interpreterPath() {
 function prepareWorkspace(W, python) {
   const ws = join(W, 'field-tracker');
   cpSync(EXAMPLE, ws, { recursive: true });
+  mkdirSync(join(ws, dirname(BIN_REL)), { recursive: true });
+  cpSync(TINKER_BIN, join(ws, BIN_REL));
   const userDir = join(W, 'data', 'User');
   mkdirSync(userDir, { recursive: true });
   mkdirSync(join(W, 'home'), { recursive: true });
@@ -318,6 +323,129 @@ async function save(page) {
   await page.keyboard.press('KeyS');
   await page.keyboard.up('Control');
   await waitFor('the active editor to be saved', async () => !(await activeTabDirty(page)), 10_000);
+}
+
+/** Quick input rows with their list index (for clicking a row found by text). */
+async function quickInputRowsIndexed(page) {
+  return page.$$eval('.quick-input-widget .monaco-list-row', (rows) =>
+    rows
+      .map((r) => {
+        const parts = [];
+        const walker = document.createTreeWalker(r, NodeFilter.SHOW_TEXT);
+        for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+          parts.push(n.nodeValue);
+        }
+        return { i: Number(r.getAttribute('data-index') ?? 0), t: parts.join(' ').replace(/\s+/g, ' ').trim() };
+      })
+      .sort((a, b) => a.i - b.i),
+  );
+}
+
+/** Call the emulator's loopback admin API (faults, request log). */
+async function emulatorAdmin(apiUrl, method, path, body) {
+  const r = await fetch(`${apiUrl}${path}`, {
+    method,
+    headers: body ? { 'content-type': 'application/json' } : undefined,
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  if (!r.ok) {
+    throw new Error(`${method} ${path}: HTTP ${r.status} ${await r.text()}`);
+  }
+  const text = await r.text();
+  return text ? JSON.parse(text) : undefined;
+}
+
+/** PIDs of the fieldsafe language servers running in this workspace (cwd = the project folder). */
+function serverPids(ws) {
+  const pids = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (cmd.includes('fieldsafe') && cmd.includes('lsp') && readlinkSync(`/proc/${pid}/cwd`) === ws) {
+        pids.push(Number(pid));
+      }
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return pids.sort((a, b) => a - b);
+}
+
+/** Labels of the open context menu's items (VS Code renders menus in a shadow root in the browser). */
+function contextMenuLabels(page) {
+  return page.evaluate(() => {
+    const out = [];
+    const walk = (root) => {
+      for (const el of root.querySelectorAll('*')) {
+        if (el.matches('.monaco-menu .action-label') && el.offsetParent !== null) {
+          out.push((el.getAttribute('aria-label') || el.textContent || '').trim());
+        }
+        if (el.shadowRoot) {
+          walk(el.shadowRoot);
+        }
+      }
+    };
+    walk(document);
+    return out;
+  });
+}
+
+/** True once the open context menu is fully opaque (VS Code fades it in; the screenshot waits). */
+function contextMenuOpaque(page) {
+  return page.evaluate(() => {
+    const box = document.querySelector('.context-view');
+    if (!box) {
+      return false;
+    }
+    const els = [box, ...box.querySelectorAll('*')];
+    for (const el of [...els]) {
+      if (el.shadowRoot) {
+        els.push(...el.shadowRoot.querySelectorAll('*'));
+      }
+    }
+    return els.every((el) => getComputedStyle(el).opacity === '1' && !(el.getAnimations?.() ?? []).some((a) => a.playState === 'running'));
+  });
+}
+
+/** Click the visible context menu item with this label (inside the shadow root). */
+async function clickContextMenuItem(page, label) {
+  const box = await page.evaluate((want) => {
+    let found;
+    const walk = (root) => {
+      for (const el of root.querySelectorAll('*')) {
+        if (!found && el.matches('.monaco-menu .action-label') && el.offsetParent !== null
+          && (el.getAttribute('aria-label') || el.textContent || '').trim() === want) {
+          const r = el.getBoundingClientRect();
+          found = { x: r.x + r.width / 2, y: r.y + r.height / 2 };
+        }
+        if (el.shadowRoot) {
+          walk(el.shadowRoot);
+        }
+      }
+    };
+    walk(document);
+    return found;
+  }, label);
+  if (!box) {
+    throw new Error(`no context menu item "${label}"`);
+  }
+  await page.mouse.click(box.x, box.y);
+}
+
+/** Labels of the editor tabs, in order. */
+function tabLabels(page) {
+  return page.$$eval('.tabs-container .tab', (tabs) => tabs.map((t) => t.getAttribute('aria-label') || t.innerText));
+}
+
+/** The text of the active editor's visible lines (whitespace normalised). */
+async function activeEditorText(page) {
+  const t = await page.$eval('.editor-group-container.active .monaco-editor .view-lines', (e) => e.innerText).catch(() => '');
+  return t.replace(/\s+/g, ' ');
+}
+
+/** Problems rows about the 2.3.1 pin against field-unit-7 on 0.5.3. */
+function isMismatchRow(r) {
+  return /0\.5\.3/.test(r.text) && /2\.3\.1/.test(r.text) && /\[Ln \d+, Col \d+\]/.test(r.text);
 }
 
 /**
@@ -589,6 +717,147 @@ async function main() {
       await waitFor('the squiggle in the editor', () => page.$('.monaco-editor .squiggly-error'), 10_000);
       await shot(page, '06-compile-error');
       return `"${row.text}"`;
+    }, { page });
+
+    // The .ino still holds the bad line saved by the previous check: its compile error is the
+    // diagnostic that only a compile (not a pin check) brings back.
+    const ino = readdirSync(join(ws, 'src')).find((f) => f.endsWith('.ino'));
+    const badLine = readFileSync(join(ws, 'src', ino), 'utf8').split('\n').findIndex((l) => l.includes('fieldsafe_e2e_broken')) + 1;
+    const isCompileRow = (r) => new RegExp(`\\[Ln ${badLine}, Col \\d+\\]`).test(r.text) && !/0\.5\.3/.test(r.text);
+
+    await check('Select Device OS Version: picking 2.3.1 writes it to .vscode/settings.json on disk', async () => {
+      await runCommand(page, 'Fieldsafe: Select Device OS Version');
+      await waitFor('release rows with the current pin 0.5.3', async () =>
+        (await quickInputRows(page)).some((r) => /0\.5\.3 .*current pin/.test(r)), 30_000);
+      await page.keyboard.type('2.3.1');
+      const row = await waitFor('the 2.3.1 row', async () =>
+        (await quickInputRowsIndexed(page)).find((r) => /^2\.3\.1 .*LTS/.test(r.t)), 10_000);
+      await shot(page, '09-release-pick');
+      await page.click(`.quick-input-widget .monaco-list-row[data-index="${row.i}"]`);
+      const onDisk = await waitFor('settings.json on disk to pin 2.3.1', () => {
+        const text = readFileSync(settingsPath, 'utf8');
+        return /"particle\.firmwareVersion":\s*"2\.3\.1"/.test(text) ? text : undefined;
+      }, 15_000);
+      if (!/\/\/ Pinned with/.test(onDisk) || !/"particle\.targetDevice":\s*"field-unit-7"/.test(onDisk)) {
+        throw new Error(`settings.json lost its comment or other keys:\n${onDisk}`);
+      }
+      const tabs = await page.$$eval('.tabs-container .tab.dirty', (t) => t.map((x) => x.getAttribute('aria-label') || x.innerText));
+      if (tabs.some((t) => t.includes('settings.json'))) {
+        throw new Error(`the settings.json tab is still dirty: ${JSON.stringify(tabs)}`);
+      }
+      const mismatch = await waitFor('the mismatch problem (2.3.1 vs 0.5.3) to come back', async () =>
+        (await problemRows(page)).find(isMismatchRow), 60_000);
+      await shot(page, '09b-release-picked');
+      return `picked "${row.t}"; on disk and saved; problem "${mismatch.text}"`;
+    }, { page });
+
+    await check('Restart Server: a new server process starts and its diagnostics come back', async () => {
+      const before = await waitFor('one running fieldsafe server in the workspace', () => serverPids(ws).length ? serverPids(ws) : undefined, 10_000);
+      await runCommand(page, 'Fieldsafe: Restart Server');
+      const after = await waitFor(`a new server process (was ${before})`, () => {
+        const now = serverPids(ws);
+        return now.length > 0 && now.every((p) => !before.includes(p)) ? now : undefined;
+      }, 30_000);
+      // The old server's compile error is cleared with it (the new one has not compiled); the pin
+      // check of the new server publishes the mismatch again.
+      const rows = await waitFor('the mismatch row back and the old compile error gone', async () => {
+        const r = await problemRows(page);
+        return r.some(isMismatchRow) && !r.some(isCompileRow) ? r : undefined;
+      }, 60_000);
+      const item = await waitFor('the status item back from the new server (2.3.1, warning colours)', async () => {
+        const i = await fieldsafeStatus(page);
+        return i && /Device OS 2\.3\.1/.test(i.text) && /warning-kind/.test(i.classes) ? i : undefined;
+      }, 30_000);
+      await shot(page, '10-restarted');
+      return `server pid ${before} -> ${after}; status "${item.text}"; problems: ${JSON.stringify(rows.filter(isMismatchRow).map((r) => r.text))}`;
+    }, { page });
+
+    await check('Compile Now from the palette: the status bar spins while compiling, then the compile error is back', async () => {
+      // Slow the compile down (one request) so the "compiling" state is there long enough to see.
+      await emulatorAdmin(apiUrl, 'DELETE', '/__emulator/faults');
+      await emulatorAdmin(apiUrl, 'POST', '/__emulator/faults', { pattern: '/v1/binaries', method: 'POST', kind: 'latency', delay: 4, count: 1 });
+      try {
+        await runCommand(page, 'Fieldsafe: Compile Now');
+        const spinning = await waitFor('the status item with the spinning sync icon', async () => {
+          const i = await fieldsafeStatus(page);
+          return i && /codicon-sync\b/.test(i.icons) && /codicon-modifier-spin/.test(i.icons) && /Device OS 2\.3\.1/.test(i.text) ? i : undefined;
+        }, 15_000);
+        await shot(page, '11-compiling');
+        const row = await waitFor(`the compile error on ${ino} line ${badLine}`, async () => (await problemRows(page)).find(isCompileRow), 90_000);
+        const item = await waitFor('the status item in error colours, not spinning', async () => {
+          const i = await fieldsafeStatus(page);
+          return i && /error-kind/.test(i.classes) && !/codicon-modifier-spin/.test(i.icons) ? i : undefined;
+        }, 30_000);
+        await shot(page, '12-compiled');
+        const { faults } = await emulatorAdmin(apiUrl, 'GET', '/__emulator/faults');
+        const hits = faults.reduce((n, f) => n + (f.hits ?? 0), 0);
+        if (hits !== 1) {
+          throw new Error(`expected the compile to send one POST /v1/binaries through the latency fault, saw ${hits}: ${JSON.stringify(faults)}`);
+        }
+        return `while compiling "${spinning.text}"; then "${item.text}" and "${row.text}"`;
+      } finally {
+        await emulatorAdmin(apiUrl, 'DELETE', '/__emulator/faults').catch(() => undefined);
+      }
+    }, { page });
+
+    const inspectText = /depends on system module 2 .*Device OS 0\.4\.8/;
+    const binPath = join(ws, BIN_REL);
+    /** The active tab when it is a clean (read-only) report of the binary, with more than `minTabs` tabs open. */
+    const inspectReport = async (minTabs) => {
+      const tabs = await tabLabels(page);
+      const active = await page.$eval('.tabs-container .tab.active', (t) => ({
+        label: t.getAttribute('aria-label') || t.innerText,
+        dirty: t.classList.contains('dirty'),
+      })).catch(() => undefined);
+      const text = await activeEditorText(page);
+      return tabs.length > minTabs && active && /electron_tinker\.bin\.inspect\.txt/.test(active.label) && !active.dirty
+        && text.includes(binPath) && inspectText.test(text) ? { tab: active.label, text } : undefined;
+    };
+    await check('Inspect Binary from the palette: the file dialog, then the report in a read-only document', async () => {
+      const tabsBefore = (await tabLabels(page)).length;
+      await runCommand(page, 'Fieldsafe: Inspect Binary');
+      // code-server uses the simple file dialog: a quick input holding a path.
+      await waitFor('the simple file dialog (a path in the quick input)', async () =>
+        (await quickInputVisible(page)) && (await page.$eval('.quick-input-widget input', (e) => e.value).catch(() => '')).startsWith('/'), 15_000);
+      await page.$eval('.quick-input-widget input', (e) => e.select());
+      await page.keyboard.type(binPath);
+      await waitFor('the dialog to show the typed path', async () =>
+        (await page.$eval('.quick-input-widget input', (e) => e.value).catch(() => '')) === binPath, 10_000);
+      await shot(page, '13-inspect-dialog');
+      await page.keyboard.press('Enter');
+      const report = await waitFor('a new read-only document with the inspect report', () => inspectReport(tabsBefore), 30_000);
+      await shot(page, '13b-inspect-binary');
+      return `tab "${report.tab}"; "${inspectText.exec(report.text)[0]}"`;
+    }, { page });
+
+    await check('Inspect Binary from the Explorer context menu of a .bin file', async () => {
+      // Another editor in front first, so the report tab becoming active is the command's doing.
+      await openFile(page, `src/${ino}`, ino);
+      await page.keyboard.down('Control');
+      await page.keyboard.down('Shift');
+      await page.keyboard.press('KeyE');
+      await page.keyboard.up('Shift');
+      await page.keyboard.up('Control');
+      const explorerRow = (name) => page.$$eval('.explorer-folders-view .monaco-list-row', (rows, n) => {
+        const r = rows.find((x) => (x.getAttribute('aria-label') || x.innerText || '').trim().split(/\s/)[0] === n);
+        return r ? { index: r.getAttribute('data-index'), expanded: r.getAttribute('aria-expanded') } : undefined;
+      }, name);
+      const folder = await waitFor('the "binaries" folder in the Explorer', () => explorerRow('binaries'), 15_000);
+      if (folder.expanded !== 'true') {
+        await page.click(`.explorer-folders-view .monaco-list-row[data-index="${folder.index}"]`);
+      }
+      const file = await waitFor('electron_tinker.bin in the Explorer', () => explorerRow('electron_tinker.bin'), 15_000);
+      await page.click(`.explorer-folders-view .monaco-list-row[data-index="${file.index}"]`, { button: 'right' });
+      const labels = await waitFor('the context menu with "Inspect Binary"', async () => {
+        const l = await contextMenuLabels(page);
+        return l.includes('Inspect Binary') ? l : undefined;
+      }, 15_000);
+      await waitFor('the context menu to finish fading in', () => contextMenuOpaque(page), 5_000);
+      await shot(page, '14-explorer-context-menu');
+      await clickContextMenuItem(page, 'Inspect Binary');
+      const report = await waitFor('the inspect report as the active document', () => inspectReport(0), 30_000);
+      await shot(page, '14b-inspect-from-explorer');
+      return `menu had ${labels.length} items; tab "${report.tab}"; "${inspectText.exec(report.text)[0]}"`;
     }, { page });
     await checkLogs(page);
   } finally {

@@ -32,22 +32,26 @@ import {
 import {
   type DeviceInfo,
   type InspectResult,
+  parseSetTargetResult,
   parseStatusPayload,
   type ReleaseInfo,
   ServerCommand,
   type ServerCommandId,
+  settingsJsonUri,
   STATUS_NOTIFICATION,
   type StatusPayload,
   UiCommand,
 } from './protocol';
 import { devicePickItems, inspectDocumentText, type MenuAction, type PickItem, releasePickItems, statusMenuItems } from './picks';
 import { initializationOptions, readSettings, RESTART_KEYS } from './settings';
-import { pickProject, statusView } from './status';
+import { normaliseUri, pickProject, statusView } from './status';
 
 const CLIENT_ID = 'fieldsafe';
 const CLIENT_NAME = 'Fieldsafe';
 const IMPORT_CHECK_TIMEOUT_MS = 30_000;
 const PYTHON_EXTENSION_ID = 'ms-python.python';
+/** Read-only documents holding Inspect Binary reports (not untitled buffers that ask to be saved). */
+const INSPECT_SCHEME = 'fieldsafe-inspect';
 
 let log: vscode.LogOutputChannel;
 let statusItem: vscode.StatusBarItem;
@@ -58,6 +62,9 @@ let currentInterpreter: Interpreter | undefined;
 /** Why the server is not running, shown in the status bar; undefined while it runs. */
 let serverProblem: string | undefined;
 const statuses = new Map<string, StatusPayload>();
+/** Inspect report text by report URI; dropped when its document closes. */
+const inspectReports = new Map<string, string>();
+const inspectChanged = new vscode.EventEmitter<vscode.Uri>();
 
 export function activate(context: vscode.ExtensionContext): void {
   log = vscode.window.createOutputChannel(CLIENT_NAME, { log: true });
@@ -79,6 +86,17 @@ export function activate(context: vscode.ExtensionContext): void {
   register(UiCommand.statusMenu, () => statusMenu());
 
   context.subscriptions.push(
+    inspectChanged,
+    vscode.workspace.registerTextDocumentContentProvider(INSPECT_SCHEME, {
+      onDidChange: inspectChanged.event,
+      provideTextDocumentContent: (uri) =>
+        inspectReports.get(uri.toString()) ?? 'This report is no longer in memory: run "Fieldsafe: Inspect Binary" again.',
+    }),
+    vscode.workspace.onDidCloseTextDocument((doc) => {
+      if (doc.uri.scheme === INSPECT_SCHEME) {
+        inspectReports.delete(doc.uri.toString());
+      }
+    }),
     vscode.window.onDidChangeActiveTextEditor(() => renderStatus()),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (RESTART_KEYS.some((k) => e.affectsConfiguration(k))) {
@@ -435,7 +453,7 @@ async function selectDeviceOsVersion(): Promise<void> {
     matchOnDescription: true,
   });
   if (choice?.value) {
-    await exec(ServerCommand.setTarget, { projectUri, version: choice.value });
+    await setTarget(projectUri, { version: choice.value });
     log.info(`Pinned Device OS ${choice.value} for ${projectUri}`);
   }
 }
@@ -453,8 +471,42 @@ async function selectTargetDevice(): Promise<void> {
     matchOnDetail: true,
   });
   if (choice?.value) {
-    await exec(ServerCommand.setTarget, { projectUri, device: choice.value });
+    await setTarget(projectUri, { device: choice.value });
     log.info(`Target device ${choice.value} for ${projectUri}`);
+  }
+}
+
+function openSettingsDocument(projectUri: string): vscode.TextDocument | undefined {
+  const want = normaliseUri(settingsJsonUri(projectUri));
+  return vscode.workspace.textDocuments.find((d) => normaliseUri(d.uri.toString()) === want);
+}
+
+/**
+ * Ask the server to change the pin or target, then make the change reach the disk.
+ *
+ * Why: with `.vscode/settings.json` open, the server edits the buffer (workspace/applyEdit) so it
+ * stays in sync and undoable, but that leaves it unsaved; Workbench, the CLI and the server's
+ * recompile read the file. We save it, unless it already held the user's unsaved changes (saving
+ * those too would be a surprise), in which case we say so.
+ */
+async function setTarget(projectUri: string, change: { version?: string; device?: string }): Promise<void> {
+  const wasDirty = openSettingsDocument(projectUri)?.isDirty ?? false;
+  const result = parseSetTargetResult(await exec<unknown>(ServerCommand.setTarget, { projectUri, ...change }));
+  if (!result.applied) {
+    throw new Error('the editor refused the edit to .vscode/settings.json; see the logs.');
+  }
+  const doc = openSettingsDocument(projectUri);
+  if (result.via !== 'workspace/applyEdit' || !doc?.isDirty) {
+    return;
+  }
+  if (wasDirty) {
+    void vscode.window.showInformationMessage(
+      'Fieldsafe: .vscode/settings.json had unsaved changes, so it was edited but not saved. Save it to apply.',
+    );
+    return;
+  }
+  if (!(await doc.save())) {
+    throw new Error(`could not save ${doc.uri.fsPath}; save it to apply the change.`);
   }
 }
 
@@ -480,10 +532,12 @@ async function inspectBinary(target?: vscode.Uri): Promise<void> {
     return;
   }
   const result = await exec<InspectResult>(ServerCommand.inspectBinary, { path: uri.fsPath });
-  const doc = await vscode.workspace.openTextDocument({
-    content: inspectDocumentText(uri.fsPath, result ?? {}),
-    language: 'plaintext',
-  });
+  // A read-only document named after the binary: closing it never asks to save, and inspecting
+  // the same file again refreshes the same tab.
+  const reportUri = vscode.Uri.from({ scheme: INSPECT_SCHEME, path: `${uri.path}.inspect.txt` });
+  inspectReports.set(reportUri.toString(), inspectDocumentText(uri.fsPath, result ?? {}));
+  inspectChanged.fire(reportUri);
+  const doc = await vscode.workspace.openTextDocument(reportUri);
   await vscode.window.showTextDocument(doc, { preview: false });
 }
 

@@ -168,14 +168,16 @@ export function statusMenuItems(status?: StatusPayload): PickItem<MenuAction>[] 
  * its JSON form so nothing is lost.
  */
 export function inspectDocumentText(path: string, result: InspectResult): string {
-  const parts = [`# ${path}`, ''];
-  if (result.text && result.text.trim() !== '') {
-    parts.push(result.text.trimEnd(), '');
+  const text = result.text && result.text.trim() !== '' ? result.text.trimEnd() : undefined;
+  // The server's report already starts with the path (like `particle binary inspect`): no second header.
+  const parts = text?.split('\n', 1)[0].trim() === path ? [] : [`# ${path}`, ''];
+  if (text) {
+    parts.push(text, '');
   }
   if (result.json !== undefined && result.json !== null) {
     parts.push('# JSON', JSON.stringify(result.json, null, 2), '');
   }
-  if (parts.length === 2) {
+  if (!text && parts.length === 2) {
     parts.push('(the server returned no details)', '');
   }
   return parts.join('\n');

@@ -108,3 +108,28 @@ export function parseStatusPayload(value: unknown): StatusPayload | undefined {
     message: str(v.message),
   };
 }
+
+/** Result of `fieldsafe.server.setTarget`: whether the edit was applied, and how. */
+export interface SetTargetResult {
+  applied: boolean;
+  /** `workspace/applyEdit` (the open buffer was edited, not the file) or `file` (written on disk). */
+  via: 'workspace/applyEdit' | 'file' | 'unknown';
+}
+
+/**
+ * Validate the untrusted `setTarget` answer.
+ *
+ * Why: when `.vscode/settings.json` is open, the server edits the buffer through
+ * `workspace/applyEdit`, which leaves it dirty; the extension must know that to save it, or the
+ * picked release would never reach the disk (Workbench and the CLI read the file).
+ */
+export function parseSetTargetResult(value: unknown): SetTargetResult {
+  const v = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+  const via = v.via === 'workspace/applyEdit' || v.via === 'file' ? v.via : 'unknown';
+  return { applied: v.applied !== false, via };
+}
+
+/** URI of a project's `.vscode/settings.json`, from the project URI the server reports. */
+export function settingsJsonUri(projectUri: string): string {
+  return `${projectUri.replace(/\/+$/, '')}/.vscode/settings.json`;
+}

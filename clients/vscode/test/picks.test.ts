@@ -83,6 +83,9 @@ test('inspect document has the text then the JSON', () => {
   const text = inspectDocumentText('/p/firmware.bin', { text: 'Platform: electron\n', json: { platformId: 10 } });
   assert.equal(text, '# /p/firmware.bin\n\nPlatform: electron\n\n# JSON\n{\n  "platformId": 10\n}\n');
   assert.match(inspectDocumentText('/x.bin', {}), /returned no details/);
+  // The server's report names the file on its first line: it is not repeated as a header.
+  assert.equal(inspectDocumentText('/p/t.bin', { text: '/p/t.bin\n CRC is ok\n' }), '/p/t.bin\n CRC is ok\n');
+  assert.equal(inspectDocumentText('/p/t.bin', { text: '/p/other.bin\n' }), '# /p/t.bin\n\n/p/other.bin\n');
 });
 
 test('pure modules never import vscode (they must load under plain Node)', () => {
