@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level, args.log_file)
     from fieldsafe.lsp.server import create_server
 
-    server = create_server()
+    server = create_server(hard_exit=True)
     if tcp is not None:
         logging.getLogger("fieldsafe.lsp").info("listening on %s:%d", *tcp)
         server.start_tcp(*tcp)

@@ -7,6 +7,8 @@ on (unknown project, cloud failures) are raised as JSON-RPC errors with a readab
 from __future__ import annotations
 
 import asyncio
+import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -40,8 +42,35 @@ def _arg(args: tuple[Any, ...]) -> dict[str, Any]:
     return args[0]
 
 
+_VERSION_TEXT = re.compile(r"[0-9A-Za-z.^~*+\-]{1,40}")  # 2.3.1, 5.0.0-rc.1, latest-lts, ^5.3.0, 4.x
+_URI_SCHEME = re.compile(r"[A-Za-z][\w+.\-]+:")  # file:, untitled: ... (not a Windows drive letter)
+_DEVICE_TEXT = re.compile(r"[\w.\-]{1,64}")  # device names (letters, digits, _ -) and 24-hex ids
+
+
+def _text(arg: dict[str, Any], name: str, pattern: re.Pattern[str], what: str) -> str | None:
+    """An optional string argument, checked before it reaches settings.json (never str() of an object)."""
+    value = arg.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not pattern.fullmatch(value.strip()):
+        raise JsonRpcInvalidParams(f"{name}: expected {what}, got {value!r}")
+    return value.strip()
+
+
+def _platform_arg(value: Any) -> platforms.Platform:
+    """A platform name or id from a command argument; unknown ones name the known platforms."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise JsonRpcInvalidParams(f"platform: expected a platform name or id such as 'boron', got {value!r}")
+    try:
+        return platforms.get(value)
+    except KeyError as exc:
+        raise JsonRpcInvalidParams(f"platform: {exc.args[0] if exc.args else exc}") from None
+
+
 def _project(ls: FieldsafeServer, arg: dict[str, Any], required: bool = True) -> ProjectState | None:
     uri = arg.get("projectUri")
+    if uri is not None and not isinstance(uri, str):
+        raise JsonRpcInvalidParams(f"projectUri: expected a file: URI string, got {uri!r}")
     if not uri:
         if required:
             projects = ls.registry.all()
@@ -101,10 +130,7 @@ async def list_releases(ls: FieldsafeServer, *args: Any) -> list[dict[str, Any]]
     project = _project(ls, arg, required=False)
     platform_id = None
     if arg.get("platform") is not None:
-        found = platforms.find(arg["platform"])
-        if found is None:
-            raise JsonRpcInvalidParams(f"unknown platform {arg['platform']!r}")
-        platform_id = found.id
+        platform_id = _platform_arg(arg["platform"]).id
     elif project is not None:
         platform_id = project.target.platform_id
     device = project.target.device if project else None
@@ -138,11 +164,13 @@ async def set_target(ls: FieldsafeServer, *args: Any) -> dict[str, Any]:
     arg = _arg(args)
     project = _project(ls, arg)
     assert project is not None
-    changes = [
-        (key, str(arg[name]))
-        for name, key in (("version", PIN_KEY), ("platform", PLATFORM_KEY), ("device", DEVICE_KEY))
-        if arg.get(name)
-    ]
+    version = _text(arg, "version", _VERSION_TEXT, "a Device OS release such as '2.3.1'")
+    if version and DeviceOSVersion.try_parse(version) is not None and catalog().release(version) is None:
+        near = ", ".join(str(r.version) for r in catalog().nearest(version, None))
+        raise JsonRpcInvalidParams(f"version: unknown Device OS release {version!r} (nearest: {near})")
+    platform = _platform_arg(arg["platform"]).name if arg.get("platform") not in (None, "") else None
+    device = _text(arg, "device", _DEVICE_TEXT, "a device name or id")
+    changes = [(key, v) for key, v in ((PIN_KEY, version), (PLATFORM_KEY, platform), (DEVICE_KEY, device)) if v]
     if not changes:
         raise JsonRpcInvalidParams("setTarget needs at least one of version, platform, device")
     # The buffer the server sees is edited through the client so it stays in sync (and undoable);
@@ -179,16 +207,21 @@ async def inspect_binary(ls: FieldsafeServer, *args: Any) -> dict[str, Any]:
 
     arg = _arg(args)
     raw = arg.get("path") or arg.get("uri")
-    if not raw:
-        raise JsonRpcInvalidParams("inspectBinary needs {path}")
-    path = path_of(raw) if str(raw).startswith("file:") else None
-    target = str(path) if path else str(raw)
+    if not raw or not isinstance(raw, str):
+        raise JsonRpcInvalidParams(f"inspectBinary needs {{path}}: a file path or file: URI, got {raw!r}")
+    path = path_of(raw) if _URI_SCHEME.match(raw) else Path(raw)
+    if path is None:
+        raise JsonRpcInvalidParams(f"inspectBinary: {raw} is not a file on disk (save it first)")
+    if not path.is_file():
+        raise JsonRpcInvalidParams(f"inspectBinary: no such file: {path}")
+    target = str(path)
     report = await asyncio.to_thread(inspect_file, target)
     return {"text": format_report(report), "json": report}
 
 
 async def refresh_devices(ls: FieldsafeServer, *args: Any) -> dict[str, Any]:
     """fieldsafe.server.refreshDevices: forget cached device answers and re-check every project."""
+    _arg(args)  # no argument is taken, but a non-object one is a caller bug worth saying
     ls.devices.invalidate()
     projects = ls.registry.all()
     await asyncio.gather(*(ls.refresh_pin(p) for p in projects))

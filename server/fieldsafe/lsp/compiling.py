@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import uuid
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lsprotocol import types
 
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 CACHE_SIZE = 16
 NO_TARGET = "FS402"
 
@@ -196,8 +199,8 @@ async def _compile_in_thread(
     def should_stop() -> bool:
         return not scheduler.is_current(gen) or (client_cancel is not None and client_cancel.done())
 
-    job = asyncio.ensure_future(
-        asyncio.to_thread(compilejob.compile_project, files, platform_id, release, cloud, should_stop=should_stop)
+    job = in_daemon_thread(
+        lambda: compilejob.compile_project(files, platform_id, release, cloud, should_stop=should_stop)
     )
     waiters: set[asyncio.Future] = {job}
     if client_cancel is not None:
@@ -214,6 +217,36 @@ async def _compile_in_thread(
         return job.result()
     except compilejob.CompileCancelled:
         raise ClientCancelled() from None
+
+
+def in_daemon_thread(func: Callable[[], T]) -> asyncio.Future[T]:
+    """Run a blocking call in a daemon thread and return a future for its result.
+
+    Why not ``asyncio.to_thread``: the default executor's threads are joined when the event loop
+    closes and at interpreter exit, so an editor that quits (or dies) mid-compile would leave the
+    server process waiting for the upload to time out. A daemon thread never holds up the exit.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: Any, exc: BaseException | None) -> None:
+        if future.done():
+            return
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    def target() -> None:
+        try:
+            result, exc = func(), None
+        except BaseException as err:  # handed to the awaiting coroutine, as to_thread would
+            result, exc = None, err
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody wants the result
+            loop.call_soon_threadsafe(settle, result, exc)
+
+    threading.Thread(target=target, name="fieldsafe-compile", daemon=True).start()
+    return future
 
 
 def _swallow(future: asyncio.Future) -> None:

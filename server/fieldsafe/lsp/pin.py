@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from fieldsafe import compat, platforms
+from fieldsafe import cloud, compat, platforms
 from fieldsafe.findings import Finding, Severity, Span
 from fieldsafe.lsp.diagnostics import Located
 from fieldsafe.lsp.documents import current_text, open_text, range_of_edit, range_of_span, read_disk
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from fieldsafe.lsp.server import FieldsafeServer
 
 SETTINGS_ERROR = "FS401"
+DEVICE_LOOKUP = "FS403"
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ async def _device_findings(ls: FieldsafeServer, project: ProjectState, view: Tar
         view.device_error = str(lookup.error) if lookup.error else "unknown error"
         if lookup.error is not None:
             ls.report_failure(lookup.error, f"looking up device '{view.device_name}'")
-        return []
+        return device_lookup_findings(view.device_name, lookup.error)
     view.device, view.device_age = lookup.raw, lookup.age_seconds
     state = compat.device_state_from_cloud(lookup.raw, lookup.age_seconds, view.device_name)
     if view.platform_id is None and view.platform is None:
@@ -118,6 +119,26 @@ async def _device_findings(ls: FieldsafeServer, project: ProjectState, view: Tar
         return []
     needs = compat.BuildNeeds(platform_id=view.platform_id, release=view.pin, source="pin")
     return [with_age(f, state.name, lookup.age_seconds) for f in compat.check_build_against_device(needs, state)]
+
+
+def device_lookup_findings(device: str, error: cloud.CloudError | None) -> list[Finding]:
+    """FS403 when the cloud says the pinned device does not exist (or is not the user's).
+
+    Why a diagnostic and not only a message: a typo in ``particle.targetDevice`` silently disables
+    the device check, so the user must see it where it is fixed. Transient failures (offline, 5xx,
+    rate limit) are not the setting's fault: they go to the status and the message log only.
+    """
+    if not isinstance(error, cloud.NotFound | cloud.Forbidden):
+        return []
+    return [
+        Finding(
+            DEVICE_LOOKUP,
+            Severity.WARNING,
+            f'"particle.targetDevice": {error}. This build is not checked against any device; set the key to '
+            "the name or id of one of your devices (fieldsafe.server.listDevices lists them)",
+            facts={"device": device, "status": error.status},
+        )
+    ]
 
 
 def settings_range(ls: FieldsafeServer, project: ProjectState, key: str, text: str | None) -> types.Range | None:
@@ -147,6 +168,10 @@ def place_on_pin(ls: FieldsafeServer, project: ProjectState, findings: list[Find
     placed = []
     for finding in findings:
         if finding.span is not None and finding.span.file and finding.span.file != ".vscode/settings.json":
+            continue
+        if finding.code == DEVICE_LOOKUP:
+            rng = settings_range(ls, project, DEVICE_KEY, text) or anchor
+            placed.append(Located(finding, project.settings_uri, rng))
             continue
         if finding.code == SETTINGS_ERROR and finding.span is not None:
             placed.append(

@@ -105,6 +105,14 @@ class KeyedDebouncer:
         if task is not None and not task.done():
             task.cancel()
 
+    def cancel_all(self) -> list[asyncio.Task[None]]:
+        """Cancel every pending call (server shutdown); returns the tasks so the caller can await them."""
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        return tasks
+
     async def _later(self, key: str, delay_s: float, func: Callable[[], Awaitable[None]]) -> None:
         if delay_s > 0:
             await asyncio.sleep(delay_s)

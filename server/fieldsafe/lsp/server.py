@@ -9,7 +9,10 @@ hovers and commands. See docs/lsp.md for the capabilities, options, commands and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +40,9 @@ BUILD_CONFIG_FILES = frozenset({"project.properties", "particle.include", "parti
 class FieldsafeServer(LanguageServer):
     """Holds per-project state; see the module docstring."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, hard_exit: bool = False) -> None:
         super().__init__("fieldsafe", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        self.hard_exit = hard_exit  # the process ends at ``exit`` even while a compile thread still runs
         self.registry = ProjectRegistry()
         self.store = DiagnosticStore(self._publish)
         self.devices = DeviceResolver()
@@ -82,6 +86,31 @@ class FieldsafeServer(LanguageServer):
         self.background.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("background task failed", exc_info=task.exception())
+
+    async def stop_work(self, timeout_s: float = 2.0) -> None:
+        """``shutdown``: cancel compiles, lints and checks while the client still listens.
+
+        Why: cancelled runs end their progress and publish nothing; left alone, ``exit`` would close
+        stdout under them (tracebacks on stderr) and the interpreter would wait for the compile thread.
+        """
+        waits: list[Any] = list(self.background)
+        for task in self.background:
+            task.cancel()
+        waits.extend(self.debouncer.cancel_all())
+        for project in self.registry.all():
+            if project.scheduler is not None:
+                project.scheduler.cancel()
+                waits.append(asyncio.ensure_future(project.scheduler.wait_idle()))
+        if waits:
+            await asyncio.wait(waits, timeout=timeout_s)
+
+    def exit_process(self) -> None:
+        """``exit``: end the process now; a compile thread cannot be killed and must not hold it up."""
+        code = 0 if getattr(self.protocol, "_shutdown", False) else 1
+        logging.shutdown()
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+        os._exit(code)
 
     # ---- projects ----------------------------------------------------------------------------------
 
@@ -191,7 +220,8 @@ class FieldsafeServer(LanguageServer):
     def report_failure(self, exc: CloudError, doing: str) -> None:
         """One showMessage per failure kind (never spam); every occurrence goes to logMessage."""
         kind = type(exc).__name__
-        detail = f"fieldsafe: {doing}: {exc}" + (f" ({exc.hint})" if getattr(exc, "hint", "") else "")
+        hint = getattr(exc, "hint", "") or ""
+        detail = f"fieldsafe: {doing}: {exc}" + (f" ({hint})" if hint and hint not in str(exc) else "")
         self.window_log_message(types.LogMessageParams(types.MessageType.Warning, detail))
         if kind not in self.failures_shown:
             self.failures_shown.add(kind)
@@ -355,9 +385,12 @@ class FieldsafeServer(LanguageServer):
                 self.schedule_compile(project)
 
 
-def create_server() -> FieldsafeServer:
-    """Build the server with every feature registered (capabilities derive from these)."""
-    server = FieldsafeServer()
+def create_server(*, hard_exit: bool = False) -> FieldsafeServer:
+    """Build the server with every feature registered (capabilities derive from these).
+
+    ``hard_exit``: end the process on ``exit`` (what ``fieldsafe lsp`` wants; embedders keep theirs).
+    """
+    server = FieldsafeServer(hard_exit=hard_exit)
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: FieldsafeServer, params: types.InitializeParams) -> None:
@@ -375,6 +408,17 @@ def create_server() -> FieldsafeServer:
         projects = ls.registry.all()
         await ls.pull_configuration(projects)
         await asyncio.gather(*(ls.refresh_pin(p) for p in projects))
+
+    @server.feature(types.SHUTDOWN)
+    async def shutdown(ls: FieldsafeServer, params: Any) -> None:
+        """shutdown: stop in-flight work (its progress ends, nothing more is published)."""
+        await ls.stop_work()
+
+    @server.feature(types.EXIT)
+    def exit_(ls: FieldsafeServer, params: Any) -> None:
+        """exit: leave promptly, also with a compile thread still blocked on the network."""
+        if ls.hard_exit:
+            ls.exit_process()
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(ls: FieldsafeServer, params: types.DidChangeConfigurationParams) -> None:
