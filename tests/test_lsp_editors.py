@@ -47,9 +47,11 @@ def _retargeted_settings() -> str:
     return (EXAMPLE / ".vscode" / "settings.json").read_text().replace('"2.3.1"', '"0.5.3"')
 
 
-@pytest.mark.e2e
-def test_neovim_shows_mismatch_and_retarget_fix(tmp_path: Path) -> None:
-    nvim = _nvim()
+def _run_smoke(cmd: list[str], tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], Path, dict]:
+    """Run an editor's smoke script on a copy of the example project against an emulator.
+
+    Returns the process, the project copy and the script's JSON result (the test fails when there is none).
+    """
     project = tmp_path / "field-tracker"
     shutil.copytree(EXAMPLE, project)
     out = tmp_path / "result.json"
@@ -57,15 +59,23 @@ def test_neovim_shows_mismatch_and_retarget_fix(tmp_path: Path) -> None:
         env = server_env(emulator, tmp_path / "home")
         env.update(FIELDSAFE_PYTHON=sys.executable, FIELDSAFE_PROJECT=str(project), FIELDSAFE_OUT=str(out))
         proc = subprocess.run(
-            [nvim, "--headless", "-u", "NONE", "-i", "NONE", "-n", "-c", f"luafile {SCRIPT}"],
+            cmd,
             env=env,
             cwd=tmp_path,
             capture_output=True,
             text=True,
             timeout=90,
+            stdin=subprocess.DEVNULL,  # eglot may y-or-n-p; a batch editor would block reading stdin
         )
-    assert out.exists(), f"nvim wrote no result (rc={proc.returncode}): {proc.stderr[-2000:]}"
-    result = json.loads(out.read_text())
+    assert out.exists(), f"{Path(cmd[0]).name} wrote no result (rc={proc.returncode}): {proc.stderr[-2000:]}"
+    return proc, project, json.loads(out.read_text())
+
+
+@pytest.mark.e2e
+def test_neovim_shows_mismatch_and_retarget_fix(tmp_path: Path) -> None:
+    _proc, _project, result = _run_smoke(
+        [_nvim(), "--headless", "-u", "NONE", "-i", "NONE", "-n", "-c", f"luafile {SCRIPT}"], tmp_path
+    )
     assert result["ok"], result
     codes = {d["code"] for d in result["diagnostics"]}
     assert "FS101" in codes, result["diagnostics"]
@@ -103,24 +113,7 @@ def _emacs_with_eglot() -> str:
 
 @pytest.mark.e2e
 def test_emacs_eglot_shows_mismatch_and_retarget_fix(tmp_path: Path) -> None:
-    emacs = _emacs_with_eglot()
-    project = tmp_path / "field-tracker"
-    shutil.copytree(EXAMPLE, project)
-    out = tmp_path / "result.json"
-    with EmulatorServer() as emulator:
-        env = server_env(emulator, tmp_path / "home")
-        env.update(FIELDSAFE_PYTHON=sys.executable, FIELDSAFE_PROJECT=str(project), FIELDSAFE_OUT=str(out))
-        proc = subprocess.run(
-            [emacs, "--batch", "-Q", "-l", str(EGLOT_SCRIPT)],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=90,
-            stdin=subprocess.DEVNULL,  # eglot may y-or-n-p; batch Emacs would block reading stdin
-        )
-    assert out.exists(), f"emacs wrote no result (rc={proc.returncode}): {proc.stderr[-2000:]}"
-    result = json.loads(out.read_text())
+    _proc, project, result = _run_smoke([_emacs_with_eglot(), "--batch", "-Q", "-l", str(EGLOT_SCRIPT)], tmp_path)
     assert result["ok"], {**result, "events": result.get("events", "")[-1500:]}  # events: JSON-RPC tail
     assert Path(result["project_root"]) == project, result["project_root"]
     mismatch = [d for d in result["diagnostics"] if d["code"] == "FS101"]

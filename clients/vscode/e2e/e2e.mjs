@@ -264,20 +264,7 @@ async function quickInputVisible(page) {
 
 /** Visible quick input rows in list order (virtualised lists append DOM rows in any order). */
 async function quickInputRows(page) {
-  return page.$$eval('.quick-input-widget .monaco-list-row', (rows) =>
-    rows
-      .map((r) => {
-        // Join text nodes with spaces: innerText glues label and description ("0.5.3field-unit-7 …").
-        const parts = [];
-        const walker = document.createTreeWalker(r, NodeFilter.SHOW_TEXT);
-        for (let n = walker.nextNode(); n; n = walker.nextNode()) {
-          parts.push(n.nodeValue);
-        }
-        return { i: Number(r.getAttribute('data-index') ?? 0), t: parts.join(' ').replace(/\s+/g, ' ').trim() };
-      })
-      .sort((a, b) => a.i - b.i)
-      .map((x) => x.t),
-  );
+  return (await quickInputRowsIndexed(page)).map((x) => x.t);
 }
 
 /** Run a command by its palette title (F1, type, wait for the row, Enter). */
@@ -285,7 +272,8 @@ async function runCommand(page, title) {
   await page.keyboard.press('F1');
   await waitFor('the command palette', () => quickInputVisible(page), 10_000);
   await page.keyboard.type(title);
-  await waitFor(`palette row "${title}"`, async () => (await quickInputRows(page)).some((r) => r.includes(title)), 10_000);
+  // Enter runs the first row: wait until the filter has put this command first.
+  await waitFor(`palette row "${title}" first`, async () => ((await quickInputRows(page))[0] ?? '').includes(title), 10_000);
   await page.keyboard.press('Enter');
 }
 
@@ -347,11 +335,12 @@ async function save(page) {
   await waitFor('the active editor to be saved', async () => !(await activeTabDirty(page)), 10_000);
 }
 
-/** Quick input rows with their list index (for clicking a row found by text). */
+/** Quick input rows with their list index, in list order (for clicking a row found by text). */
 async function quickInputRowsIndexed(page) {
   return page.$$eval('.quick-input-widget .monaco-list-row', (rows) =>
     rows
       .map((r) => {
+        // Join text nodes with spaces: innerText glues label and description ("0.5.3field-unit-7 …").
         const parts = [];
         const walker = document.createTreeWalker(r, NodeFilter.SHOW_TEXT);
         for (let n = walker.nextNode(); n; n = walker.nextNode()) {
