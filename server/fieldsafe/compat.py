@@ -49,7 +49,6 @@ BINARY_DEPENDENCY_UNKNOWN = "FS113"
 BINARY_NOT_AN_APP = "FS114"
 PIN_NOT_EXACT = "FS115"
 
-STALE_AFTER_SECONDS = 24 * 3600  # device info older than a day is worth mentioning in messages
 _NRF_SOFTDEVICE_202_FROM = DeviceOSVersion(2, 0, 0)  # every 2.x-6.x release read ships radio stack 202
 _NRF_COMPRESSED_FROM = DeviceOSVersion(3, 1, 0)  # Gen 3 transfers from 3.1.0 are probably compressed
 _TRACKER_NCP_FIXED_FROM = DeviceOSVersion(5, 6, 0)
@@ -357,11 +356,20 @@ def _is_cellular(device: DeviceState, platform: Platform | None) -> bool:
     return bool(platform and platform.cellular)
 
 
+def age_phrase(seconds: float) -> str:
+    """Short ages for messages and status: 40 s, 3 min, 2 h, 5 days."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
 def _age_text(seconds: float | None) -> str:
-    if seconds is None or seconds < STALE_AFTER_SECONDS:
-        return ""
-    days = seconds / 86400
-    return f"; as reported {days:.0f} days ago" if days >= 2 else f"; as reported {seconds / 3600:.0f} hours ago"
+    """A device state with a known age is the last known (cached) one, not a live answer: say so and how old."""
+    return "" if seconds is None else f"; last known state, {age_phrase(seconds)} old"
 
 
 def _device_label(device: DeviceState) -> str:

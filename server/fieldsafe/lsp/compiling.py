@@ -27,7 +27,7 @@ from fieldsafe.cloud import CloudError
 from fieldsafe.findings import Finding, Severity, Span
 from fieldsafe.lsp.diagnostics import Located
 from fieldsafe.lsp.documents import range_of_span
-from fieldsafe.lsp.pin import place_on_pin, read_pin, with_age
+from fieldsafe.lsp.pin import place_on_pin, read_pin
 from fieldsafe.lsp.projects import ProjectState
 from fieldsafe.versions import catalog
 
@@ -310,4 +310,4 @@ def binary_vs_device(project: ProjectState, outcome: compilejob.CompileOutcome) 
     needs = compat.BuildNeeds(
         platform_id=module.platform_id, dependency_version=req.dependency.version, source="binary"
     )
-    return [with_age(f, state.name, view.device_age) for f in compat.check_build_against_device(needs, state)]
+    return compat.check_build_against_device(needs, state)

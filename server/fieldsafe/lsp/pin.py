@@ -9,7 +9,7 @@ old it is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
@@ -48,25 +48,6 @@ def read_pin(ls: FieldsafeServer, project: ProjectState) -> PinRead:
         return PinRead(text, settings_from_text(text, project.settings_path), None)
     except ProjectSettingsError as exc:
         return PinRead(text, None, exc)
-
-
-def age_phrase(seconds: float) -> str:
-    """Short ages for diagnostics and status: 40 s, 3 min, 2 h, 5 days."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.0f} h"
-    return f"{seconds / 86400:.0f} days"
-
-
-def with_age(finding: Finding, device: str, age: float | None) -> Finding:
-    """Say how old the device state behind ``finding`` is when it is the last known (offline) one."""
-    if age is None:
-        return finding
-    note = f" [offline: last known state of {device}, {age_phrase(age)} old]"
-    return replace(finding, message=finding.message + note, facts={**finding.facts, "device_age_seconds": age})
 
 
 async def check_pin(ls: FieldsafeServer, project: ProjectState) -> tuple[TargetView, list[Finding], PinRead]:
@@ -118,7 +99,7 @@ async def _device_findings(ls: FieldsafeServer, project: ProjectState, view: Tar
     if not view.pin or view.platform_id is None:
         return []
     needs = compat.BuildNeeds(platform_id=view.platform_id, release=view.pin, source="pin")
-    return [with_age(f, state.name, lookup.age_seconds) for f in compat.check_build_against_device(needs, state)]
+    return compat.check_build_against_device(needs, state)
 
 
 def device_lookup_findings(device: str, error: cloud.CloudError | None) -> list[Finding]:
