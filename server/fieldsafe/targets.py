@@ -57,11 +57,17 @@ def resolve_target(
     platform: str | int | None = None,
     target: str | None = None,
     cloud: ParticleCloud | None = None,
+    settings: WorkbenchSettings | None = None,
 ) -> Target:
-    """Flags win over the project's pin (Workbench keys in ``.vscode/settings.json``)."""
+    """Flags win over the project's pin (Workbench keys in ``.vscode/settings.json``).
+
+    ``settings`` is the pin already read (the language server reads it from the editor buffer); otherwise
+    it is read from ``root`` on disk.
+    """
     pin_release, pin_platform, source = None, None, "flag"
-    if root is not None and (target is None or platform is None):
+    if settings is None and root is not None and (target is None or platform is None):
         settings = _read_pin(root)
+    if settings is not None:
         pin_release, pin_platform = settings.firmware_version, settings.target_platform
     release_text = target or pin_release
     platform_text = platform if platform is not None else pin_platform

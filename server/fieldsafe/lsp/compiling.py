@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from lsprotocol import types
 
-from fieldsafe import compat, compilejob, platforms
+from fieldsafe import compat, compilejob
 from fieldsafe.cloud import CloudError
 from fieldsafe.findings import Finding, Severity, Span
 from fieldsafe.lsp.diagnostics import Located
 from fieldsafe.lsp.documents import range_of_span
 from fieldsafe.lsp.pin import place_on_pin, read_pin
 from fieldsafe.lsp.projects import ProjectState
-from fieldsafe.versions import catalog
+from fieldsafe.targets import TargetError, resolve_target
 
 if TYPE_CHECKING:
     from fieldsafe.lsp.server import FieldsafeServer
@@ -162,23 +162,20 @@ def _resolve_target(ls: FieldsafeServer, project: ProjectState) -> tuple[int, st
     settings = read.settings
     if settings is None:
         return None
-    platform_id = None
-    if settings.target_platform:  # never guessed from the device: the build target is what is pinned
-        found = platforms.find(settings.target_platform)
-        platform_id = found.id if found else None
-    if not settings.firmware_version or platform_id is None:
+    if not settings.firmware_version or not settings.target_platform:
+        # the platform is never guessed from the device: the build target is what is pinned
         missing = "particle.firmwareVersion" if not settings.firmware_version else "particle.targetPlatform"
         return Finding(
             NO_TARGET,
             Severity.WARNING,
             f'cannot compile: set "{missing}" in .vscode/settings.json (fieldsafe compiles against exactly '
-            "the pinned Device OS, never 'latest')",
+            "the pinned Device OS)",
         )
     try:
-        release = catalog().resolve(settings.firmware_version, platform_id)
-    except LookupError as exc:
+        target = resolve_target(project.root, settings=settings)
+    except TargetError as exc:
         return Finding(NO_TARGET, Severity.ERROR, f"cannot compile: {exc}")
-    return platform_id, str(release.version)
+    return target.platform.id, str(target.release.version)
 
 
 async def _compile_in_thread(
