@@ -453,7 +453,10 @@ def test_device_state_from_cloud_json() -> None:
     state = device_state_from_cloud(raw, age_seconds=120.0)
     assert (state.name, state.platform_id, state.device_os, state.cellular) == ("field-unit-7", 10, "0.5.3", True)
     assert not state.in_product and state.updates_enabled is False and state.age_seconds == 120.0
-    assert device_state_from_cloud({"id": "abc", "platform_id": 13, "product_id": 4242}).in_product
+    assert state.product is None and state.online is None  # product_id == platform_id: a developer device
+    product_device = device_state_from_cloud({"id": "abc", "platform_id": 13, "product_id": 4242, "connected": True})
+    assert product_device.in_product and product_device.product == 4242 and product_device.online is True
+    assert device_state_from_cloud({"id": "abc", "platform_id": "13"}).platform_id == -1  # never a crash
 
 
 def test_keyword_and_range_pins_are_a_drift_warning_checked_as_what_they_mean_today() -> None:

@@ -78,10 +78,16 @@ class DeviceState:
     updates_enabled: bool | None = None
     last_heard: str | None = None
     age_seconds: float | None = None
+    online: bool | None = None
 
     @property
     def in_product(self) -> bool:
         return self.product_id is not None and self.product_id != self.platform_id
+
+    @property
+    def product(self) -> int | None:
+        """The product the device belongs to, or None for a developer device."""
+        return self.product_id if self.in_product else None
 
 
 def device_state_from_cloud(
@@ -92,11 +98,11 @@ def device_state_from_cloud(
     Field names are the API's (``system_firmware_version``, ``firmware_updates_enabled``...); ``age_seconds``
     says how old the answer is when it came from the offline cache.
     """
-    product = raw.get("product_id")
+    product, platform_id = raw.get("product_id"), raw.get("platform_id")
     return DeviceState(
         name=str(raw.get("name") or fallback_name or raw.get("id") or "device"),
         device_id=raw.get("id"),
-        platform_id=int(raw.get("platform_id", -1)),
+        platform_id=platform_id if isinstance(platform_id, int) else -1,
         device_os=raw.get("system_firmware_version") or None,
         cellular=raw.get("cellular"),
         product_id=int(product) if isinstance(product, int) else None,
@@ -104,6 +110,7 @@ def device_state_from_cloud(
         updates_enabled=raw.get("firmware_updates_enabled"),
         last_heard=raw.get("last_heard"),
         age_seconds=age_seconds,
+        online=raw.get("online", raw.get("connected")),
     )
 
 

@@ -57,21 +57,21 @@ def _heard_age(last_heard: Any, now: dt.datetime) -> float | None:
 def device_row(device: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     """The facts fieldsafe shows per device, from a Cloud API device object."""
     from fieldsafe import platforms
+    from fieldsafe.compat import device_state_from_cloud
 
-    platform_id = device.get("platform_id")
-    platform = platforms.find(platform_id) if isinstance(platform_id, int) else None
-    product_id = device.get("product_id")
+    state = device_state_from_cloud(device)
+    platform = platforms.find(state.platform_id)
     return {
         "name": device.get("name"),
-        "id": device.get("id"),
-        "platform": platform.display_name if platform else f"platform {platform_id}",
-        "platform_id": platform_id,
-        "device_os": device.get("system_firmware_version"),
-        "cellular": bool(device.get("cellular")),
-        "online": bool(device.get("online") or device.get("connected")),
-        "last_heard": device.get("last_heard"),
-        "last_heard_age_seconds": _heard_age(device.get("last_heard"), now),
-        "product_id": product_id if product_id not in (None, platform_id) else None,
+        "id": state.device_id,
+        "platform": platform.display_name if platform else f"platform {device.get('platform_id')}",
+        "platform_id": device.get("platform_id"),
+        "device_os": state.device_os,
+        "cellular": bool(state.cellular),
+        "online": bool(state.online),
+        "last_heard": state.last_heard,
+        "last_heard_age_seconds": _heard_age(state.last_heard, now),
+        "product_id": state.product,
         "groups": device.get("groups") or [],
     }
 

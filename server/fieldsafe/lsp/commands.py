@@ -86,19 +86,18 @@ def _project(ls: FieldsafeServer, arg: dict[str, Any], required: bool = True) ->
 
 def device_row(raw: dict[str, Any]) -> dict[str, Any]:
     """One ``listDevices`` row (camelCase, editor-friendly)."""
-    pid = raw.get("platform_id")
-    found = platforms.find(pid) if isinstance(pid, int) else None
-    product = raw.get("product_id")
+    state = compat.device_state_from_cloud(raw)
+    found = platforms.find(state.platform_id)
     return {
-        "id": raw.get("id"),
+        "id": state.device_id,
         "name": raw.get("name"),
         "platform": found.name if found else None,
-        "platformId": pid,
-        "deviceOs": raw.get("system_firmware_version"),
-        "cellular": raw.get("cellular"),
-        "online": raw.get("online", raw.get("connected")),
-        "lastHeard": raw.get("last_heard"),
-        "product": product if product is not None and product != pid else None,
+        "platformId": raw.get("platform_id"),
+        "deviceOs": state.device_os,
+        "cellular": state.cellular,
+        "online": state.online,
+        "lastHeard": state.last_heard,
+        "product": state.product,
     }
 
 
