@@ -79,6 +79,11 @@ def make_project(
     return root
 
 
+def settings_uri(root: Path) -> str:
+    """The URI of a project's Workbench settings file (where the pin and its diagnostics live)."""
+    return uri(root / ".vscode" / "settings.json")
+
+
 def uri(path: Path) -> str:
     return path.resolve().as_uri()
 

@@ -20,6 +20,7 @@ from lsp_helpers import (
     Session,
     apply_text_edits,
     project_session,
+    settings_uri,
     uri,
     wait_until,
 )
@@ -49,10 +50,6 @@ async def session(request: pytest.FixtureRequest, emulator: EmulatorServer, tmp_
     """A fresh server for tests that change buffers or options."""
     async with project_session(request.param, tmp_path, emulator) as s:
         yield s
-
-
-def settings_uri(root: Path) -> str:
-    return uri(root / ".vscode" / "settings.json")
 
 
 def pin_diagnostics(s: Session, root: Path) -> list[types.Diagnostic]:

@@ -30,6 +30,7 @@ from lsp_helpers import (
     make_project,
     project_session,
     server_env,
+    settings_uri,
     start,
     stop,
     uri,
@@ -45,10 +46,6 @@ needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="the emulator
 def emulator() -> EmulatorServer:
     with EmulatorServer() as emu:
         yield emu
-
-
-def settings_uri(root: Path) -> str:
-    return uri(root / ".vscode" / "settings.json")
 
 
 def by_code(session: Session, u: str, code: str) -> list[types.Diagnostic]:

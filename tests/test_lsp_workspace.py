@@ -17,6 +17,7 @@ from lsp_helpers import (
     make_project,
     project_session,
     server_env,
+    settings_uri,
     start,
     stop,
     uri,
@@ -32,10 +33,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 def emulator() -> EmulatorServer:
     with EmulatorServer() as emu:
         yield emu
-
-
-def settings_uri(root: Path) -> str:
-    return uri(root / ".vscode" / "settings.json")
 
 
 def fs101(session: Session, root: Path) -> list[types.Diagnostic]:
