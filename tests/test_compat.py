@@ -472,3 +472,13 @@ def test_keyword_and_range_pins_are_a_drift_warning_checked_as_what_they_mean_to
     device = DeviceState("field-unit-7", "e00f", 10, "0.5.3", cellular=True)
     assert [f.code for f in check_build_against_device(BuildNeeds(10, release="4.x"), device)] == ["FS104"]
     assert [f.code for f in check_build_against_device(BuildNeeds(10, release="2.x"), device)] == ["FS101"]
+
+
+def test_retarget_title_says_what_the_device_must_download() -> None:
+    from fieldsafe.compat import DeviceState, retarget_title
+
+    electron = DeviceState("field-unit-7", "e00f", 10, "0.5.3", cellular=True)
+    assert retarget_title("0.5.3", 10, electron) == "Retarget to 0.5.3"
+    assert retarget_title("1.2.1", 10, electron).startswith("Retarget to 1.2.1 (field-unit-7 must be updated: ~")
+    assert retarget_title("1.2.1", 10, electron).endswith(" KB over the air)")
+    assert retarget_title("1.2.1", 10, None) == "Retarget to 1.2.1"

@@ -891,6 +891,24 @@ def check_build_against_device(needs: BuildNeeds, device: DeviceState) -> list[F
     return []
 
 
+def retarget_title(release: str, platform_id: int, device: DeviceState | None) -> str:
+    """The title of a "retarget to ``release``" fix, saying what it costs the target device, if anything.
+
+    Why here: raising the pin for an API is only free when the device already runs that release; otherwise
+    the device must be updated over the air, and the developer should see that cost before choosing the fix.
+    """
+    title = f"Retarget to {release}"
+    if device is None:
+        return title
+    needs = BuildNeeds(platform_id=platform_id, release=release, source="pin")
+    for found in check_build_against_device(needs, device):
+        if found.code == SAFE_MODE:
+            size = found.facts.get("upgrade_bytes")
+            amount = f"~{round(size / 1000)} KB over the air" if isinstance(size, int) else "size unknown"
+            return f"{title} ({device.name} must be updated: {amount})"
+    return title
+
+
 def check_device_os_flash(release: str, device: DeviceState) -> list[Finding]:
     """Can ``device`` be moved to Device OS ``release`` over the air? OTA never downgrades (FS109, FS107)."""
     platform = _platform(device.platform_id)

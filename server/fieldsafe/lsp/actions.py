@@ -123,14 +123,8 @@ def retarget_title(project: ProjectState, finding: Finding, fix: Fix, release: s
     view = project.target
     if view.device is None or view.platform_id is None:
         return fix.title
-    state = compat.device_state_from_cloud(view.device, view.device_age, view.device_name or "device")
-    needs = compat.BuildNeeds(platform_id=view.platform_id, release=release, source="pin")
-    for found in compat.check_build_against_device(needs, state):
-        if found.code == compat.SAFE_MODE:
-            size = found.facts.get("upgrade_bytes")
-            amount = f"~{round(size / 1000)} KB over the air" if isinstance(size, int) else "size unknown"
-            return f"Retarget to {release} ({state.name} must be updated: {amount})"
-    return fix.title
+    device = compat.device_state_from_cloud(view.device, view.device_age, view.device_name or "device")
+    return compat.retarget_title(release, view.platform_id, device)
 
 
 def _settings_action(
