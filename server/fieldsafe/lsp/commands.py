@@ -84,6 +84,11 @@ def _project(ls: FieldsafeServer, arg: dict[str, Any], required: bool = True) ->
     return project
 
 
+def project_arg(ls: FieldsafeServer, arg: dict[str, Any], *, required: bool = True) -> ProjectState | None:
+    """The project a command argument names (public for the features' host)."""
+    return _project(ls, arg, required)
+
+
 def device_row(raw: dict[str, Any]) -> dict[str, Any]:
     """One ``listDevices`` row (camelCase, editor-friendly)."""
     state = compat.device_state_from_cloud(raw)

@@ -22,7 +22,7 @@ from pygls.lsp.server import LanguageServer
 from fieldsafe import __version__
 from fieldsafe.cloud import CloudError
 from fieldsafe.findings import Severity
-from fieldsafe.lsp import actions, commands, compiling, hover, linting, pin
+from fieldsafe.lsp import actions, commands, compiling, features, hover, linting, pin
 from fieldsafe.lsp.config import SECTION, ServerOptions, build_options
 from fieldsafe.lsp.devices import DeviceResolver
 from fieldsafe.lsp.diagnostics import DiagnosticStore, Located, to_diagnostic
@@ -33,6 +33,12 @@ from fieldsafe.project import find_project_root, find_projects
 log = logging.getLogger("fieldsafe.lsp")
 
 STATUS_NOTIFICATION = "fieldsafe/status"
+_MESSAGE_TYPES = {
+    "error": types.MessageType.Error,
+    "warning": types.MessageType.Warning,
+    "info": types.MessageType.Info,
+    "log": types.MessageType.Log,
+}
 SETTINGS_DEBOUNCE_S = 0.15
 BUILD_CONFIG_FILES = frozenset({"project.properties", "particle.include", "particle.ignore", "library.properties"})
 
@@ -51,6 +57,7 @@ class FieldsafeServer(LanguageServer):
         self.failures_shown: set[str] = set()
         self.config_problems_shown: set[str] = set()
         self.background: set[asyncio.Task[Any]] = set()
+        self.features: list[features.LanguageFeature] = []
 
     # ---- client capabilities ---------------------------------------------------------------------
 
@@ -111,6 +118,29 @@ class FieldsafeServer(LanguageServer):
         with contextlib.suppress(OSError, ValueError):
             sys.stdout.flush()
         os._exit(code)
+
+    # ---- feature host (the interface fieldsafe.lsp.features gives its features) ---------------------
+
+    def resolve_project(self, arg: Any, *, required: bool = True) -> ProjectState | None:
+        """The project a command argument names (``projectUri``; the only one when omitted)."""
+        return commands.project_arg(self, arg, required=required)
+
+    def cloud_for(self, project: ProjectState | None) -> Any:
+        """The cloud client for the project's API URL option (shared with the device resolver)."""
+        options = project.options if project else (self.registry.all()[0].options if self.registry.all() else None)
+        return self.devices.cloud(options.api_url if options else None)
+
+    def show_message(self, text: str, *, level: str = "info") -> None:
+        self.window_show_message(types.ShowMessageParams(_MESSAGE_TYPES.get(level, types.MessageType.Info), text))
+
+    def log_message(self, text: str, *, level: str = "info") -> None:
+        self.window_log_message(types.LogMessageParams(_MESSAGE_TYPES.get(level, types.MessageType.Info), text))
+
+    def notify(self, method: str, payload: Any) -> None:
+        self.protocol.notify(method, payload)
+
+    def progress(self, title: str, *, cancellable: bool = True) -> features.FeatureProgress:
+        return features.FeatureProgress(self, title, cancellable=cancellable, enabled=self.supports_progress())
 
     # ---- projects ----------------------------------------------------------------------------------
 
@@ -408,10 +438,17 @@ def create_server(*, hard_exit: bool = False) -> FieldsafeServer:
         projects = ls.registry.all()
         await ls.pull_configuration(projects)
         await asyncio.gather(*(ls.refresh_pin(p) for p in projects))
+        for feature in ls.features:
+            await feature.initialized()
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: FieldsafeServer, params: Any) -> None:
         """shutdown: stop in-flight work (its progress ends, nothing more is published)."""
+        for feature in ls.features:
+            try:
+                await feature.shutdown()
+            except Exception:
+                log.exception("feature %s failed to shut down", feature.name)
         await ls.stop_work()
 
     @server.feature(types.EXIT)
@@ -514,6 +551,10 @@ def create_server(*, hard_exit: bool = False) -> FieldsafeServer:
 
     for name, func in commands.TABLE:
         server.command(name)(_command(func))
+    server.features = features.load_features(server)
+    for feature in server.features:
+        for name, handler in feature.commands().items():
+            server.command(name)(_feature_command(handler))
     return server
 
 
@@ -524,4 +565,14 @@ def _command(func: Any) -> Any:
         return await func(ls, *args)
 
     handler.__name__, handler.__doc__ = func.__name__, func.__doc__
+    return handler
+
+
+def _feature_command(func: features.CommandHandler) -> Any:
+    """A feature's handler as a pygls command (the feature holds its host; pygls passes the server)."""
+
+    async def handler(ls: FieldsafeServer, *args: Any) -> Any:
+        return await func(*args)
+
+    handler.__name__, handler.__doc__ = getattr(func, "__name__", "command"), func.__doc__
     return handler
