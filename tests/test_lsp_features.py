@@ -48,7 +48,7 @@ def test_load_features_calls_setup_and_keeps_order() -> None:
 
 def test_duplicate_command_ids_are_refused() -> None:
     names = [_module("fs_test_feat_c", ("x.same",)), _module("fs_test_feat_d", ("x.same",))]
-    with pytest.raises(RuntimeError, match="x.same"):
+    with pytest.raises(RuntimeError, match=r"x\.same"):
         load_features(object(), names)  # type: ignore[arg-type]
 
 
