@@ -22,10 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, NamedTuple
 
-from fieldsafe import platforms
+from fieldsafe import osmodules, platforms, policy
 from fieldsafe._data import read_tsv
 from fieldsafe.findings import Finding, Fix, Related, Severity
 from fieldsafe.modules import FUNCTION_SYSTEM_PART, FUNCTION_USER_PART, Dependency, ModuleInfo
@@ -53,8 +52,6 @@ _NRF_SOFTDEVICE_202_FROM = DeviceOSVersion(2, 0, 0)  # every 2.x-6.x release rea
 _NRF_COMPRESSED_FROM = DeviceOSVersion(3, 1, 0)  # Gen 3 transfers from 3.1.0 are probably compressed
 _TRACKER_NCP_FIXED_FROM = DeviceOSVersion(5, 6, 0)
 _KNOWN_GAP = DeviceOSVersion(6, 3, 1)  # a release no source gave a module number for (particle-domain.md §3)
-# Platforms whose measured module sizes may stand in for a platform without measurements (same layout).
-_SIZE_DONORS = {"stm32f2xx": (6, 8), "nrf52840": (13, 23, 15, 12, 25, 26), "rtl872x": (32, 35, 28)}
 
 
 # ---------------------------------------------------------------------------------------------- inputs
@@ -88,6 +85,17 @@ class DeviceState:
     def product(self) -> int | None:
         """The product the device belongs to, or None for a developer device."""
         return self.product_id if self.in_product else None
+
+    def facts(self) -> policy.DeviceFacts:
+        """What the healer/upgrade policy table reads (unknown flags take the cloud's defaults)."""
+        return policy.DeviceFacts(
+            platform_id=self.platform_id,
+            release=self.device_os,
+            in_product=self.in_product,
+            development=bool(self.development),
+            updates_enabled=self.updates_enabled is not False,
+            cellular=self.cellular,
+        )
 
 
 def device_state_from_cloud(
@@ -151,97 +159,12 @@ class UpgradeCost:
         return round(self.bytes / 1000)
 
 
-@dataclass(frozen=True)
-class _SizeRow:
-    platform_id: int
-    release: DeviceOSVersion
-    module: str
-    function: str
-    index: int
-    module_version: int | None
-    bytes: int
-    measure: str
-
-
-@cache
-def _size_rows() -> tuple[_SizeRow, ...]:
-    """Measured Device OS module sizes (system parts, bootloaders, radio stacks) with a parseable release."""
-    rows = []
-    for row in read_tsv("module-sizes.tsv"):
-        version = DeviceOSVersion.try_parse(row["device_os_version"])
-        if (
-            version is None
-            or catalog().release(version) is None  # e.g. "0.8.0-rc.x": parses, but names no release
-            or row["measure"] not in ("module", "file")
-            or row["module_function"] not in ("system_part", "bootloader", "radio_stack")
-            or not row["platform_id"].isdigit()
-        ):
-            continue
-        rows.append(
-            _SizeRow(
-                platform_id=int(row["platform_id"]),
-                release=version,
-                module=row["module"],
-                function=row["module_function"],
-                index=int(row["module_index"] or 0),
-                module_version=int(row["module_version"]) if row["module_version"].isdigit() else None,
-                bytes=int(row["bytes"]),
-                measure=row["measure"],
-            )
-        )
-    return tuple(rows)
-
-
 def _ota_transfer_example() -> int | None:
     """The one measured combined OTA transfer (Boron 4.0.1 -> 4.0.2) from module-sizes.tsv, if present."""
     for row in read_tsv("module-sizes.tsv"):
         if row["measure"] == "ota_transfer" and "->" in row["device_os_version"]:
             return int(row["bytes"])
     return None
-
-
-def _module_of(release: DeviceOSVersion) -> int:
-    """Module version of a measured release (``_size_rows`` keeps only releases the table knows)."""
-    row = catalog().release(release)
-    assert row is not None, release
-    return row.module_version
-
-
-def _nearest_group(
-    platform: Platform, target: Release, kind: tuple[str, int | None]
-) -> tuple[list[_SizeRow], Platform] | None:
-    """Measured rows of one module kind from the measured release nearest the target.
-
-    Estimation rule: on the device's own platform first, then on a same-family donor platform; among
-    the measured releases, the one whose system module version is nearest the target's wins, ties go to
-    the newer release (sizes grow over time, so the estimate errs high).
-    """
-    function, index = kind
-    for pid in (platform.id, *_SIZE_DONORS.get(platform.mcu, ())):
-        if pid != platform.id and platform.id == 10:
-            break  # the Electron's 3-part layout has no stand-in
-        rows = [r for r in _size_rows() if r.platform_id == pid and r.function == function]
-        if index is not None:
-            rows = [r for r in rows if r.index == index]
-        if not rows:
-            continue
-        releases = sorted({r.release for r in rows})
-        best = min(releases, key=lambda v: (abs(_module_of(v) - target.module_version), -_module_of(v)))
-        donor = platforms.get(pid)
-        return [r for r in rows if r.release == best], donor
-    return None
-
-
-def _bootloader_of(release: Release, platform_id: int) -> int | None:
-    """Bootloader shipped with a release: its own table value, else the last one listed before it."""
-    if release.bootloader_version is not None:
-        return release.bootloader_version
-    earlier = [
-        r.bootloader_version
-        for r in catalog().releases(platform_id)
-        if r.module_version <= release.module_version and r.bootloader_version is not None
-    ]
-    return earlier[-1] if earlier else None
 
 
 def _resolve_release(text: str | DeviceOSVersion, what: str) -> Release:
@@ -259,7 +182,7 @@ def ota_upgrade_cost(platform_id: int, from_release: str | None, to_release: str
     Electron); nRF52840 Gen 3 one system part, plus the bootloader when its version changes and the
     SoftDevice when the device is older than 2.0.0; rtl872x one system part plus bootloader and
     prebootloader when the bootloader changes. Sizes come from module-sizes.tsv by the rule in
-    :func:`_nearest_group`. ``from_release`` None (unknown) counts every module.
+    :func:`fieldsafe.osmodules.nearest_measured`. ``from_release`` None (unknown) counts every module.
 
     Raises LookupError for a release not in the table or a platform that cannot run ``to_release``.
     """
@@ -275,40 +198,19 @@ def ota_upgrade_cost(platform_id: int, from_release: str | None, to_release: str
     if platform.monolithic:
         raise LookupError("Core firmware is monolithic: an app flash carries its own Device OS, there is no upgrade")
 
-    modules: list[ModuleCost] = []
+    installed = osmodules.installed_modules(platform.id, str(source.version)) if source else {}
+    sent = osmodules.modules_to_send(platform.id, installed, str(target.version))
     notes: list[str] = []
-    guessed = source is None
-
-    def add(kind: tuple[str, int | None], label: str) -> None:
-        nonlocal guessed
-        found = _nearest_group(platform, target, kind)
-        if found is None:
-            notes.append(f"no measured size for the {label} on {platform.display_name}; not counted")
-            guessed = True
-            return
-        rows, donor = found
-        for row in sorted(rows, key=lambda r: r.module):
-            name = row.module if donor.id == platform.id else f"{row.module} [{donor.name}]"
-            modules.append(ModuleCost(name, row.bytes, row.measure, str(row.release)))
-            if row.release != target.version or donor.id != platform.id:
-                guessed = True
-
-    add(("system_part", None), "system parts")
-    target_boot = _bootloader_of(target, platform.id)
-    source_boot = _bootloader_of(source, platform.id) if source else None
-    boot_changes = target_boot is None or source_boot is None or source_boot < target_boot
-    if source is not None and source_boot is None:
+    guessed = source is None or any(m.estimated for m in sent)
+    if source is not None and osmodules.bootloader_of(source, platform.id) is None:
         notes.append("bootloader counted: the device's bootloader version is unknown")
         guessed = True
-    if boot_changes:
-        add(("bootloader", 0), "bootloader")
-    if platform.mcu == "rtl872x" and boot_changes:
-        add(("bootloader", 2), "prebootloader")
+    kinds = {(m.function, m.index) for m in sent}
+    if ("bootloader", 2) in kinds:
         notes.append("prebootloader counted with the bootloader (its own version per release is not tabled)")
         guessed = True
     if platform.mcu == "nrf52840":
-        if source is None or source.version.base < _NRF_SOFTDEVICE_202_FROM:
-            add(("radio_stack", 0), "SoftDevice")
+        if ("radio_stack", 0) in kinds:
             notes.append("SoftDevice 202 counted: releases before 2.0.0 may carry an older radio stack")
         else:
             notes.append("SoftDevice (radio stack 202) is unchanged across 2.x-6.x, so not sent")
@@ -318,6 +220,18 @@ def ota_upgrade_cost(platform_id: int, from_release: str | None, to_release: str
             example = _ota_transfer_example()
             seen = f" (a combined Boron 4.0.1->4.0.2 OTA moved {example:,} bytes)" if example else ""
             notes.append(f"raw sizes are an upper bound: Gen 3 OTA from 3.1.0 is probably compressed{seen}")
+    order = {"system_part": 0, "bootloader": 1, "radio_stack": 2}
+    modules = [
+        ModuleCost(
+            m.name
+            if m.size_platform_id in (None, platform.id)
+            else f"{m.name} [{platforms.get(m.size_platform_id).name}]",
+            m.bytes,
+            m.measure,
+            m.size_release,
+        )
+        for m in sorted(sent, key=lambda m: (order.get(m.function, 3), m.index != 0, m.name))
+    ]
     return UpgradeCost(sum(m.bytes for m in modules), modules, guessed, "; ".join(notes))
 
 
@@ -681,32 +595,43 @@ class _Healing:
     text: str
 
 
+def upgrade_decision(device: DeviceState, need_release: Release | None) -> policy.Decision:
+    """The policy table's path for this device and this need (the newest known release when it is unknown)."""
+    if need_release is None:
+        need_release = catalog().latest(device.platform_id, include_prereleases=True)
+    assert need_release is not None
+    return policy.decide(device.facts(), str(need_release.version))
+
+
 def _healing(device: DeviceState, platform: Platform | None, need: _Need, cost_text: str) -> _Healing:
-    """Who the Safe Mode healer updates (particle-domain.md §9.4, partly uncertain) and what it costs."""
-    cap = platform.max_release if platform else None
-    if cap is not None and need.release is not None and need.release.version.base > cap:
+    """What the policy table says happens to the device (particle-domain.md §9.4), worded with its cost."""
+    decision = upgrade_decision(device, need.release)
+    reboots = "it reboots several times (once per module) before your app runs"
+    rule = decision.rule
+    if rule == "gen2_cap":
+        cap = platform.max_release if platform else None
         return _Healing(
             "no",
             Severity.ERROR,
-            f"Device OS {need.release.version} does not exist for the {platform.display_name if platform else ''} "
+            f"Device OS {need.release_text} does not exist for the {platform.display_name if platform else ''} "
             f"(it stops at {cap}), so nothing can heal it: it stays in Safe Mode, not running your app, until you "
             f"flash a build for {cap} or older.",
         )
-    if device.updates_enabled is False:
+    if rule == "healer_off":
+        return _Healing(
+            "no",
+            Severity.ERROR,
+            f"The Safe Mode healer is off for it, so nothing sends the missing modules: it stays in Safe Mode, not "
+            f"running your app, until you update it yourself, which sends {cost_text}.",
+        )
+    if rule == "updates_disabled":
         return _Healing(
             "no",
             Severity.ERROR,
             f"It reports updates disabled, so the healer's Device OS update is deferred and it can sit in Safe "
             f"Mode, not running your app, until updates are enabled again; the update then sends {cost_text}.",
         )
-    reboots = "it reboots several times (once per module) before your app runs"
-    if device.in_product:
-        return _Healing(
-            "yes",
-            Severity.WARNING,
-            f"As a product device it should be healed: the cloud sends {cost_text} and {reboots}.",
-        )
-    if platform is not None and platform.id == 10:
+    if rule == "developer_electron":
         return _Healing(
             "uncertain",
             Severity.ERROR,
@@ -714,7 +639,20 @@ def _healing(device: DeviceState, platform: Platform | None, need: _Need, cost_t
             f"reports are mixed), so it most likely stays in Safe Mode, not running your app, until you update it "
             f"yourself, which sends {cost_text}.",
         )
-    if platform is not None and platform.gen2:
+    if rule == "combined_ota":
+        return _Healing(
+            "yes",
+            Severity.WARNING,
+            f"As a Gen 3+ device on 3.1.0 or later that only needs a newer system part, it takes the combined OTA: "
+            f"the cloud sends {cost_text} with the app in one transfer and it reboots once, without Safe Mode.",
+        )
+    if rule == "product_healer":
+        return _Healing(
+            "yes",
+            Severity.WARNING,
+            f"As a product device it should be healed: the cloud sends {cost_text} and {reboots}.",
+        )
+    if rule == "gen2_healer":
         return _Healing(
             "yes",
             Severity.WARNING,
@@ -738,10 +676,15 @@ def _safe_mode(need: _Need, device: DeviceState, device_row: Release, platform: 
             cost = None
     cost_text = _cost_phrase(cost, cellular) if cost else "a Device OS update of unknown size"
     healing = _healing(device, platform, need, cost_text)
+    decision = upgrade_decision(device, need.release)
+    consequence = (
+        "flashed over the air it needs a Device OS update first."
+        if decision.path is policy.UpgradePath.COMBINED_OTA
+        else "flashed over the air it boots in Safe Mode (breathing magenta) and does not run the app."
+    )
     message = (
         f"{need.phrase(platform)}; {_device_label(device)} runs {device_row.version} (module "
-        f"{device_row.module_version}): flashed over the air it boots in Safe Mode (breathing magenta) and does "
-        f"not run the app. {healing.text}"
+        f"{device_row.module_version}): {consequence} {healing.text}"
     )
     fixes = [
         Fix(
@@ -773,6 +716,8 @@ def _safe_mode(need: _Need, device: DeviceState, device_row: Release, platform: 
         "cellular": cellular,
         "product_id": device.product_id if device.in_product else None,
         "healed": healing.verdict,
+        "path": str(decision.path),
+        "policy_rule": decision.rule,
         "upgrade_bytes": cost.bytes if cost else None,
         "upgrade_modules": [m.name for m in cost.modules] if cost else [],
         "age_seconds": device.age_seconds,
