@@ -20,9 +20,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fieldsafe import osmodules
-from fieldsafe.osmodules import ModuleSpec
+from fieldsafe.osmodules import ModuleSpec, release_modules
 from fieldsafe.policy import Decision, DeviceFacts, UpgradePath, decide, decide_update, intermediate_releases
 from fieldsafe.versions import catalog
+
+__all__ = [
+    "CELLULAR_BYTES_PER_SECOND",
+    "REBOOT_SECONDS",
+    "WIFI_BYTES_PER_SECOND",
+    "DeliveryPlan",
+    "DeliveryStep",
+    "ModuleSpec",
+    "plan_flash",
+    "plan_update_os",
+    "release_modules",
+    "transfer_seconds",
+]
 
 CELLULAR_BYTES_PER_SECOND = 373_462 / 73
 WIFI_BYTES_PER_SECOND = 50_000.0
