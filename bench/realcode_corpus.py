@@ -149,7 +149,7 @@ def score(corpus: Path = CORPUS, only: str | None = None) -> Score:
                         f"{project.name} @{below} {platform}: {b.file}:{b.line} {b.code} {b.api} not reported"
                     )
             labelled = {(b.code, b.api, b.file, b.line) for b in wanted}
-            for code, api, path, line, msg in found:
+            for code, api, path, line, _msg in found:
                 if (code, api, path, line) not in labelled:
                     result.unlabelled.append(f"{project.name} @{below} {platform}: {path}:{line} {code} {api}")
     return result
