@@ -29,14 +29,25 @@ def emu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[EmulatorSer
         monkeypatch.setenv("PARTICLE_ACCESS_TOKEN", TOKEN)
         monkeypatch.setenv("HOME", str(tmp_path / "home"))
         monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+        monkeypatch.chdir(tmp_path)  # the default binary name lands in the current directory
         yield server
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
+def fielded(tmp_path: Path) -> Path:
+    """The example project as shipped: pinned to 2.3.1 for the Electron, target device field-unit-7 (0.5.3)."""
     root = tmp_path / "field-tracker"
     shutil.copytree(REPO / "examples" / "field-tracker", root)
     return root
+
+
+@pytest.fixture
+def project(fielded: Path) -> Path:
+    """The example project without its target device (builds only checked against the pin)."""
+    settings = fielded / ".vscode" / "settings.json"
+    settings.write_text("\n".join(x for x in settings.read_text().splitlines() if "targetDevice" not in x) + "\n")
+    settings.write_text(settings.read_text().replace('"electron",\n}', '"electron"\n}'))
+    return fielded
 
 
 def test_compile_against_the_pin_prints_memory_and_dependency(
@@ -70,21 +81,42 @@ def test_compile_error_is_printed_gcc_style_and_exits_1(
 def test_target_device_builds_for_what_the_device_runs(
     emu: EmulatorServer, project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["compile", str(project), "--target", "device:barn-boron", "--json"]) == 0
+    assert main(["compile", str(project), "--target", "device:barn-boron", "-p", "boron", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["ok"] and result["platform_id"] == 13 and result["release"] == "4.0.2"
     assert result["dependency"] == {"function": 4, "index": 1, "version": 4006, "device_os": ["4.0.2"]}
+    assert result["target"]["targets"][0]["name"] == "barn-boron" and result["target"]["platform"] == "boron"
+    assert Path(result["saved_to"]).name.startswith("boron_firmware_")
+
+
+def test_device_of_another_platform_is_fs102_not_a_silent_switch(
+    emu: EmulatorServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The project is pinned for the Electron; barn-boron is a Boron: say so, upload nothing."""
+    uploads = len(emu.seen("/v1/binaries*"))
+    assert main(["compile", str(project), "--target", "device:barn-boron"]) == 1
+    captured = capsys.readouterr()
+    assert "[FS102]" in captured.out and "not compiling" in captured.err
+    assert len(emu.seen("/v1/binaries*")) == uploads
+    assert main(["check", str(project), "--target", "device:barn-boron", "--json"]) == 1
+    result = json.loads(capsys.readouterr().out)
+    assert result["target"]["platform"] == "electron" and "FS102" in {f["code"] for f in result["findings"]}
 
 
 def test_pin_is_the_default_and_usage_errors_exit_2(
-    emu: EmulatorServer, project: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    emu: EmulatorServer, fielded: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    assert main(["compile", str(project), "--json"]) == 0  # the pin: 2.3.1 for electron
-    assert json.loads(capsys.readouterr().out)["dependency"]["version"] == 2302
+    # the pin: 2.3.1 for electron; the target device field-unit-7 runs 0.5.3, so the build fails it (FS101)
+    project = fielded
+    assert main(["compile", str(project), "--json"]) == 1
+    result = json.loads(capsys.readouterr().out)
+    assert result["dependency"]["version"] == 2302 and result["ok"]
+    assert "FS101" in {f["code"] for f in result["findings"]}
     assert main(["compile", str(project), "--platform", "nosuch"]) == 2
-    assert "unknown platform 'nosuch'" in capsys.readouterr().err
-    assert main(["compile", str(project), "--target", "9.9.9"]) == 2
-    assert "--target: Device OS 9.9.9 is not a known release" in capsys.readouterr().err
+    assert "--platform: unknown platform 'nosuch'" in capsys.readouterr().err
+    # one policy for an unknown release: FS104 and exit 1, in compile as in check (a CI failure, not usage)
+    assert main(["compile", str(project), "--target", "9.9.9"]) == 1
+    assert "Device OS 9.9.9 is not in fieldsafe's release table" in capsys.readouterr().out
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["compile", str(empty), "-p", "boron", "-t", "4.0.2"]) == 2
@@ -201,8 +233,8 @@ class _OneDevice:
     def __init__(self, device: dict[str, object]) -> None:
         self.device = device
 
-    def get_device(self, name: str) -> dict[str, object]:
-        return self.device
+    def get_device_or_cached(self, name: str) -> tuple[dict[str, object], float | None]:
+        return self.device, None
 
 
 def test_device_targets_that_cannot_be_resolved_explain_why(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from fieldsafe.versions import DeviceOSVersion, Release, catalog
 
 if TYPE_CHECKING:
     from fieldsafe.cloud import ParticleCloud
+    from fieldsafe.findings import Finding
     from fieldsafe.project import WorkbenchSettings
 
 DEVICE_PREFIX = "device:"
@@ -23,6 +24,18 @@ DEVICE_PREFIX = "device:"
 
 class TargetError(ValueError):
     """The target cannot be resolved; the message names the setting or flag and the fix."""
+
+
+class UnknownRelease(TargetError):
+    """A version-shaped release fieldsafe's table does not know (e.g. a typo of a future ``6.9.0``).
+
+    Not a usage error: ``check`` and ``compile`` print ``finding`` (FS104, with the nearest releases) and
+    exit 1, so a mistyped pin fails CI in both (see ``checking.FAILS_CI``).
+    """
+
+    def __init__(self, message: str, finding: Finding) -> None:
+        super().__init__(message)
+        self.finding = finding
 
 
 @dataclass(frozen=True)
@@ -34,6 +47,14 @@ class Target:
     device: dict[str, Any] | None = None
     source: str = "flag"  # "flag" | "pin" | "device"
     spec: str | None = None  # the text it was resolved from ("latest-lts", "2.3.1", ...)
+    device_name: str | None = None  # the name or id asked for with device:NAME
+    device_age: float | None = None  # None = live; else the age of the cached device state (offline)
+    device_platform: platforms.Platform | None = None  # what the device is (may differ from ``platform``)
+
+    @property
+    def check_spec(self) -> str:
+        """The release text the checks judge: what the user wrote (so a range pin warns), or the device's."""
+        return str(self.release.version) if self.source == "device" or not self.spec else self.spec
 
     def pin_warning(self) -> str | None:
         """A pin that is a range or a word (``latest``, ``2.3``) builds for a different release as new ones ship."""
@@ -58,11 +79,16 @@ def resolve_target(
     target: str | None = None,
     cloud: ParticleCloud | None = None,
     settings: WorkbenchSettings | None = None,
+    offline: bool = False,
+    strict: bool = True,
 ) -> Target:
     """Flags win over the project's pin (Workbench keys in ``.vscode/settings.json``).
 
+    ``strict`` False: an exact release the table knows is returned even when the platform does not get
+    it (the CLI then reports FS106/FS107 as findings, through ``checking``, instead of a usage error).
+
     ``settings`` is the pin already read (the language server reads it from the editor buffer); otherwise
-    it is read from ``root`` on disk.
+    it is read from ``root`` on disk. ``offline``: a ``device:NAME`` is looked up in the cache only.
     """
     pin_release, pin_platform, source = None, None, "flag"
     if settings is None and root is not None and (target is None or platform is None):
@@ -74,19 +100,30 @@ def resolve_target(
     if target is None and pin_release is not None:
         source = "pin"
     if release_text and release_text.startswith(DEVICE_PREFIX):
-        # an explicit device decides the platform; only an explicit --platform can contradict it
-        return _from_device(release_text[len(DEVICE_PREFIX) :], platform, cloud)
+        # the device decides the release; a pinned or explicit platform it contradicts is reported, not switched
+        name = release_text[len(DEVICE_PREFIX) :]
+        return _from_device(name, platform, pin_platform, cloud, offline, _platform_source(None, settings))
     if not release_text:
         raise TargetError(
             "no Device OS release to build against: pass --target RELEASE (or device:NAME), "
             'or pin "particle.firmwareVersion" in .vscode/settings.json'
         )
-    resolved_platform = _platform(platform_text)
+    resolved_platform = _platform(platform_text, _platform_source(platform, settings))
+    known = None if strict else catalog().release(release_text)
+    if known is not None:
+        return Target(platform=resolved_platform, release=known, source=source, spec=release_text)
     try:
         release = catalog().resolve(release_text, resolved_platform.id)
     except LookupError as exc:
         where = "--target" if source == "flag" else "particle.firmwareVersion in .vscode/settings.json"
-        raise TargetError(f"{where}: {exc} (platform {resolved_platform.name})") from None
+        message = f"{where}: {exc} (platform {resolved_platform.name})"
+        if DeviceOSVersion.try_parse(release_text) is not None:
+            from fieldsafe.compat import check_target
+
+            found = [f for f in check_target(release_text, resolved_platform.id) if f.code == "FS104"]
+            if found:
+                raise UnknownRelease(message, found[0]) from None
+        raise TargetError(message) from None
     return Target(platform=resolved_platform, release=release, source=source, spec=release_text)
 
 
@@ -99,7 +136,14 @@ def _read_pin(root: Path) -> WorkbenchSettings:
         raise TargetError(str(exc)) from None
 
 
-def _platform(text: str | int | None) -> platforms.Platform:
+def _platform_source(flag: str | int | None, settings: WorkbenchSettings | None) -> str:
+    """Where the platform text came from, for messages: the flag, or the settings key and its file."""
+    if flag is not None or settings is None:
+        return "--platform"
+    return f'"particle.targetPlatform" in {settings.path}'
+
+
+def _platform(text: str | int | None, where: str = "--platform") -> platforms.Platform:
     if text is None or text == "":
         raise TargetError(
             'no platform: pass --platform NAME (e.g. electron, boron, p2) or set "particle.targetPlatform" '
@@ -108,31 +152,45 @@ def _platform(text: str | int | None) -> platforms.Platform:
     try:
         return platforms.get(text)
     except KeyError as exc:
-        raise TargetError(str(exc.args[0])) from None
+        raise TargetError(f"{where}: {exc.args[0]}") from None
 
 
-def _from_device(name: str, platform_text: str | int | None, cloud: ParticleCloud | None) -> Target:
-    """``device:NAME``: build for exactly the release (and platform) that device reports."""
+def _from_device(
+    name: str,
+    platform_text: str | int | None,
+    pin_platform: str | None,
+    cloud: ParticleCloud | None,
+    offline: bool = False,
+    pin_where: str = '"particle.targetPlatform"',
+) -> Target:
+    """``device:NAME``: build for exactly the release that device reports.
+
+    The platform stays the one asked for (``--platform``) or pinned (``particle.targetPlatform``): when
+    the device is another platform the checks report FS102 instead of quietly building for the device's
+    board. Without either, the device's platform is the build's (nothing to contradict).
+    """
+    from fieldsafe.checking import lookup_device
+
     if not name.strip():
         raise TargetError(
             f"--target {DEVICE_PREFIX} needs a device name or id, e.g. {DEVICE_PREFIX}field-unit-7 "
             "(`fieldsafe devices` lists them)"
         )
     asked = _platform(platform_text) if platform_text not in (None, "") else None  # a typo fails before the cloud
+    pinned = _platform(pin_platform, pin_where) if asked is None and pin_platform else None
     if cloud is None:
         raise TargetError(f"{DEVICE_PREFIX}{name} needs the Particle Cloud to look the device up")
-    device = cloud.get_device(name)
+    lookup = lookup_device(cloud, name, offline=offline)
+    if lookup.raw is None:
+        assert lookup.error is not None
+        raise lookup.error
+    device = lookup.raw
     platform_id = device.get("platform_id")
     device_platform = platforms.find(platform_id) if isinstance(platform_id, int) else None
     if device_platform is None:
         raise TargetError(
             f"{name} reports platform {platform_id!r}, which fieldsafe does not know; "
             "pass --platform NAME and --target RELEASE explicitly"
-        )
-    if asked is not None and asked.id != device_platform.id:
-        raise TargetError(
-            f"--platform {platform_text} differs from {name}'s platform {device_platform.name}: "
-            f"drop --platform or pick a device of platform {asked.name}"
         )
     running = device.get("system_firmware_version")
     if not running:
@@ -146,4 +204,13 @@ def _from_device(name: str, platform_text: str | int | None, cloud: ParticleClou
             f"{name} reports Device OS {running}, which is not a release fieldsafe knows for the "
             f"{device_platform.display_name}; pass --target RELEASE explicitly"
         )
-    return Target(platform=device_platform, release=release, device=device, source="device")
+    return Target(
+        platform=asked or pinned or device_platform,
+        release=release,
+        device=device,
+        source="device",
+        spec=f"{DEVICE_PREFIX}{name}",
+        device_name=name,
+        device_age=lookup.age_seconds,
+        device_platform=device_platform,
+    )

@@ -10,11 +10,22 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fieldsafe.compilejob import CompileOutcome
+    from fieldsafe.findings import Finding
+
+EPILOG = (
+    "The project is found by walking up from PROJECT (run it from src/ too). The build is checked like "
+    "`fieldsafe check` checks it: the pin, and the target device (particle.targetDevice, or the device of "
+    "--target device:NAME; a device of another platform is FS102 and nothing is uploaded). The binary is saved "
+    "as --save-to, else like particle-cli as ./<platform>_firmware_<timestamp>.bin, and the path is printed. "
+    "Exit status: 0 built and clean; 1 compile errors, error findings, an unknown release (FS104) or a target "
+    "device that could not be checked (FS404); 2 usage."
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "binary's dependency. The release and platform default to the project's pin "
             "(.vscode/settings.json: particle.firmwareVersion, particle.targetPlatform)."
         ),
+        epilog=EPILOG,
     )
     parser.add_argument("project", nargs="?", default=".", help="project directory (default: .)")
     parser.add_argument("--platform", "-p", help="platform name, alias or id (e.g. electron, e, boron, 13)")
@@ -35,35 +47,49 @@ def register(sub: argparse._SubParsersAction) -> None:
         "-t",
         help="Device OS release (2.3.1, latest-lts, ^5.3.0) or device:NAME to build for what that device runs",
     )
-    parser.add_argument("--save-to", "--saveTo", dest="save_to", help="where to write the binary")
+    parser.add_argument(
+        "--save-to",
+        "--saveTo",
+        dest="save_to",
+        help="where to write the binary (default: ./<platform>_firmware_<timestamp>.bin, as particle-cli)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--follow-symlinks", action="store_true", help="upload files behind symlinks too")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Resolve the target, compile, print findings gcc-style; 1 on compile errors, 2 on usage errors."""
+    """Resolve the target, check it (pin + target device), compile, print gcc-style; see ``EPILOG`` for statuses."""
+    from fieldsafe import checking
     from fieldsafe.cloud import CloudError, ConfigError, ParticleCloud, resolve_config
     from fieldsafe.compilejob import compile_project, gather_files, has_compile_units
-    from fieldsafe.findings import Severity
-    from fieldsafe.project import Skipped
-    from fieldsafe.targets import TargetError, resolve_target
+    from fieldsafe.project import ProjectSettingsError, Skipped, read_settings
+    from fieldsafe.targets import TargetError, UnknownRelease, resolve_target
 
-    root = Path(args.project).resolve()
-    if not root.is_dir():
-        what = "is a file, not a project directory" if root.exists() else "no such project directory"
+    given = Path(args.project).resolve()
+    if not given.is_dir():
+        what = "is a file, not a project directory" if given.exists() else "no such project directory"
         print(f"fieldsafe compile: {args.project}: {what}", file=sys.stderr)
         return 2
+    root = checking.project_root(given)
+    if root != given:
+        print(f"fieldsafe compile: project {root}", file=sys.stderr)
     save_problem = _save_to_problem(args.save_to)
     if save_problem:  # before the compile, so a typo does not cost a cloud build
         print(f"fieldsafe compile: --save-to {args.save_to}: {save_problem}", file=sys.stderr)
         return 2
     skipped: list[Skipped] = []
     try:
+        settings = read_settings(root)
         cloud = ParticleCloud(resolve_config())
-        target = resolve_target(root, platform=args.platform, target=args.target, cloud=cloud)
+        target = resolve_target(
+            root, platform=args.platform, target=args.target, cloud=cloud, settings=settings, strict=False
+        )
         files = gather_files(root, follow_symlinks=args.follow_symlinks, skipped=skipped)
-    except (TargetError, ConfigError) as exc:
+    except UnknownRelease as exc:  # the CI policy: an unknown release fails like in ``check`` (exit 1)
+        _print_findings([exc.finding], args.json, {"ok": False, "findings": [exc.finding.to_json()]})
+        return checking.exit_status([exc.finding])
+    except (TargetError, ConfigError, ProjectSettingsError) as exc:
         print(f"fieldsafe compile: {exc}", file=sys.stderr)
         return 2
     except CloudError as exc:
@@ -83,29 +109,56 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    report = checking.check_project_targets(settings, cloud, target)
+    report.findings = [f for f in report.findings if f.code != "FS115"]  # said once above, as the drift warning
+    blocking = report.blocking()
+    if blocking:  # e.g. a device of another platform: say so instead of building for a board nobody asked for
+        _print_findings(report.findings, args.json, {"ok": False, "target": report.to_json()})
+        print("fieldsafe compile: not compiling: the target cannot take this build (see above)", file=sys.stderr)
+        return 1
     if not args.json:
         print(f"Compiling {root.name} for {target.platform.name} against Device OS {target.describe()}")
         print("Including:\n" + "\n".join(f"    {rel}" for rel in sorted(files)))
+        for checked in report.checked:
+            print(f"Target device: {checked.describe()}")
     try:
         outcome = compile_project(files, target.platform.id, str(target.release.version), cloud)
     except CloudError as exc:
         print(f"fieldsafe compile: {exc}", file=sys.stderr)
         return 1
     # a binary fieldsafe could not parse (FS307) is never written: nobody should flash it
-    saved = args.save_to if outcome.ok and outcome.module is not None and args.save_to else None
-    if saved:
+    saved = None
+    if outcome.ok and outcome.module is not None:
+        saved = Path(args.save_to or default_save_name(target.platform.name)).resolve()
         try:
-            _save(Path(saved), outcome.binary or b"")
+            _save(saved, outcome.binary or b"")
         except OSError as exc:
             print(f"fieldsafe compile: cannot write {saved}: {exc.strerror or exc}", file=sys.stderr)
             return 1
+    findings = report.findings + outcome.findings
     if args.json:
         result = outcome.to_json()
-        result["saved_to"] = str(Path(saved).resolve()) if saved else None
+        result["target"] = report.to_json()
+        result["findings"] = [f.to_json() for f in findings]
+        result["saved_to"] = str(saved) if saved else None
         print(json.dumps(result, indent=2))
     else:
-        _print_text(outcome, saved, args.save_to)
-    return 1 if any(f.severity == Severity.ERROR for f in outcome.findings) or not outcome.ok else 0
+        _print_text(outcome, report.findings, saved, args.save_to)
+    return 1 if checking.exit_status(findings) or not outcome.ok else 0
+
+
+def default_save_name(platform_name: str) -> str:
+    """particle-cli's and Workbench's name for a compiled binary: ``<platform>_firmware_<ms since epoch>.bin``."""
+    return f"{platform_name}_firmware_{int(time.time() * 1000)}.bin"
+
+
+def _print_findings(findings: list[Finding], as_json: bool, body: dict[str, Any]) -> None:
+    if as_json:
+        body = {**body, "findings": [f.to_json() for f in findings]}
+        print(json.dumps(body, indent=2))
+        return
+    for finding in findings:
+        print(finding.gcc_line())
 
 
 def _save_to_problem(save_to: str | None) -> str | None:
@@ -139,10 +192,12 @@ def _save(path: Path, data: bytes) -> None:
         raise
 
 
-def _print_text(outcome: CompileOutcome, save_to: str | None, asked_save_to: str | None = None) -> None:
+def _print_text(
+    outcome: CompileOutcome, target_findings: list[Finding], saved: Path | None, asked_save_to: str | None = None
+) -> None:
     from fieldsafe.versions import describe_module_version
 
-    for finding in outcome.findings:
+    for finding in [*target_findings, *outcome.findings]:
         print(finding.gcc_line())
     if not outcome.ok:
         errors = len(outcome.errors)
@@ -160,5 +215,5 @@ def _print_text(outcome: CompileOutcome, save_to: str | None, asked_save_to: str
         for dep in outcome.module.dependencies:
             what = describe_module_version(dep.version, outcome.platform_id)
             print(f"The binary depends on system module {dep.index} at version {what}")
-    if save_to:
-        print(f"Saved firmware to: {Path(save_to).resolve()}")
+    if saved:
+        print(f"Saved firmware to: {saved}")

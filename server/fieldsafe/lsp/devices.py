@@ -14,21 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from fieldsafe import cloud as cloudmod
+from fieldsafe.checking import Lookup, lookup_device
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Lookup:
-    """The answer for one device: the cloud's JSON, how old it is (None = live), or why it failed."""
-
-    raw: dict[str, Any] | None
-    age_seconds: float | None = None
-    error: cloudmod.CloudError | None = None
 
 
 class DeviceResolver:
@@ -66,10 +57,7 @@ class DeviceResolver:
             client = self.cloud(api_url)
         except cloudmod.CloudError as exc:
             return Lookup(None, None, exc)
-        if offline:
-            result = await asyncio.to_thread(_cached_device, client, name)
-        else:
-            result = await asyncio.to_thread(_live_device, client, name)
+        result = await asyncio.to_thread(lookup_device, client, name, offline=offline)
         self._memo[key] = (time.monotonic(), result)
         return result
 
@@ -82,22 +70,3 @@ class DeviceResolver:
                 raise cloudmod.Offline("offline mode and no cached device list", host=client.config.host)
             return list(hit[0]), hit[1]
         return await asyncio.to_thread(client.list_devices_or_cached)
-
-
-def _live_device(client: cloudmod.ParticleCloud, name: str) -> Lookup:
-    try:
-        raw, age = client.get_device_or_cached(name)
-    except cloudmod.CloudError as exc:
-        return Lookup(None, None, exc)
-    return Lookup(raw, age)
-
-
-def _cached_device(client: cloudmod.ParticleCloud, name: str) -> Lookup:
-    hit = client.cached(f"device:{name}")
-    if hit is None:
-        return Lookup(
-            None,
-            None,
-            cloudmod.Offline(f"offline mode and no cached state for device '{name}'", host=client.config.host),
-        )
-    return Lookup(hit[0], hit[1])

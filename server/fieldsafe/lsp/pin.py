@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from fieldsafe import cloud, compat, platforms
+from fieldsafe import checking, cloud
 from fieldsafe.findings import Finding, Severity, Span
 from fieldsafe.lsp.diagnostics import Located
 from fieldsafe.lsp.documents import current_text, open_text, range_of_edit, range_of_span, read_disk
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from fieldsafe.lsp.server import FieldsafeServer
 
 SETTINGS_ERROR = "FS401"
-DEVICE_LOOKUP = "FS403"
+DEVICE_LOOKUP = checking.DEVICE_NOT_FOUND
+TARGET_UNCHECKED = checking.TARGET_UNCHECKED
 
 
 @dataclass(frozen=True)
@@ -74,52 +75,31 @@ async def check_pin(ls: FieldsafeServer, project: ProjectState) -> tuple[TargetV
         settings.target_platform,
         settings.target_device,
     )
-    found = platforms.find(view.platform) if view.platform else None
-    view.platform_id = found.id if found else None
-    if view.pin:
-        findings.extend(compat.check_target(view.pin, view.platform))
-    if view.device_name:
-        findings.extend(await _device_findings(ls, project, view))
+    refs = checking.project_targets(settings)
+    lookups = {ref: await _lookup(ls, project, ref) for ref in refs}
+    report = checking.evaluate(view.pin, view.platform, refs, lookups)
+    view.platform_id = report.platform_id
+    for ref, lookup in lookups.items():
+        if ref.kind == "device" and ref.name == view.device_name:
+            view.device, view.device_age = lookup.raw, lookup.age_seconds
+            if lookup.raw is None:
+                view.device_error = str(lookup.error) if lookup.error else "unknown error"
+    findings.extend(report.findings)
     return view, findings, read
 
 
-async def _device_findings(ls: FieldsafeServer, project: ProjectState, view: TargetView) -> list[Finding]:
-    assert view.device_name is not None
+async def _lookup(ls: FieldsafeServer, project: ProjectState, ref: checking.TargetRef) -> checking.Lookup:
+    """The engine's lookup through the server's memoizing resolver (off the event loop)."""
     options = project.options
-    lookup = await ls.devices.device(view.device_name, api_url=options.api_url, offline=options.offline)
-    if lookup.raw is None:
-        view.device_error = str(lookup.error) if lookup.error else "unknown error"
-        if lookup.error is not None:
-            ls.report_failure(lookup.error, f"looking up device '{view.device_name}'")
-        return device_lookup_findings(view.device_name, lookup.error)
-    view.device, view.device_age = lookup.raw, lookup.age_seconds
-    state = compat.device_state_from_cloud(lookup.raw, lookup.age_seconds, view.device_name)
-    if view.platform_id is None and view.platform is None:
-        view.platform_id = state.platform_id
-    if not view.pin or view.platform_id is None:
-        return []
-    needs = compat.BuildNeeds(platform_id=view.platform_id, release=view.pin, source="pin")
-    return compat.check_build_against_device(needs, state)
+    lookup = await ls.devices.device(ref.name, api_url=options.api_url, offline=options.offline)
+    if lookup.raw is None and lookup.error is not None:
+        ls.report_failure(lookup.error, f"looking up device '{ref.name}'")
+    return lookup
 
 
 def device_lookup_findings(device: str, error: cloud.CloudError | None) -> list[Finding]:
-    """FS403 when the cloud says the pinned device does not exist (or is not the user's).
-
-    Why a diagnostic and not only a message: a typo in ``particle.targetDevice`` silently disables
-    the device check, so the user must see it where it is fixed. Transient failures (offline, 5xx,
-    rate limit) are not the setting's fault: they go to the status and the message log only.
-    """
-    if not isinstance(error, cloud.NotFound | cloud.Forbidden):
-        return []
-    return [
-        Finding(
-            DEVICE_LOOKUP,
-            Severity.WARNING,
-            f'"particle.targetDevice": {error}. This build is not checked against any device; set the key to '
-            "the name or id of one of your devices (fieldsafe.server.listDevices lists them)",
-            facts={"device": device, "status": error.status},
-        )
-    ]
+    """FS403/FS404 for a failed lookup of the pinned device (the engine's constructors)."""
+    return checking.lookup_failure_findings(checking.TargetRef("device", device), error)
 
 
 def settings_range(ls: FieldsafeServer, project: ProjectState, key: str, text: str | None) -> types.Range | None:
@@ -150,7 +130,7 @@ def place_on_pin(ls: FieldsafeServer, project: ProjectState, findings: list[Find
     for finding in findings:
         if finding.span is not None and finding.span.file and finding.span.file != ".vscode/settings.json":
             continue
-        if finding.code == DEVICE_LOOKUP:
+        if finding.code in (DEVICE_LOOKUP, TARGET_UNCHECKED):
             rng = settings_range(ls, project, DEVICE_KEY, text) or anchor
             placed.append(Located(finding, project.settings_uri, rng))
             continue

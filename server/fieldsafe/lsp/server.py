@@ -325,8 +325,9 @@ class FieldsafeServer(LanguageServer):
         view, findings, _read = await pin.check_pin(self, project)
         if gen != project.check_generation:
             return  # a newer check started while this one waited for the cloud: its result wins
-        view.findings_worst = min((f.severity for f in findings), default=None)
-        view.problem = min(findings, key=lambda f: f.severity).message if findings else None
+        judged = [f for f in findings if f.code != pin.TARGET_UNCHECKED]  # "not checked" is no mismatch
+        view.findings_worst = min((f.severity for f in judged), default=None)
+        view.problem = min(judged, key=lambda f: f.severity).message if judged else None
         project.target = view
         self.publish_layer(project, "target", pin.place_on_pin(self, project, findings))
         changed = before != (view.pin, view.platform, view.device_name)
@@ -336,7 +337,7 @@ class FieldsafeServer(LanguageServer):
         if project.state == "compiling" and project.scheduler is not None and project.scheduler.busy:
             pass  # the compile in flight sets the final state when it ends; "compiling" must stay visible
         elif worst is not None and worst <= Severity.WARNING:
-            first = min(findings, key=lambda f: f.severity)
+            first = min(judged, key=lambda f: f.severity)
             self.set_status(project, "mismatch", first.message)
         elif project.state in ("mismatch", "idle") or changed or view.device_error:
             note = f"device {view.device_name}: {view.device_error}" if view.device_error else None
