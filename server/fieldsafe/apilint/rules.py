@@ -1,0 +1,183 @@
+"""Rules: one use site + target release/platform -> FS201-FS205 findings (messages, facts, fixes)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from fieldsafe import apidata
+from fieldsafe.apidata import Availability
+from fieldsafe.apilint.extract import ApiUse
+from fieldsafe.apilint.fixes import _fixes
+from fieldsafe.apilint.preprocess import GuardNote, Preprocessed, _Lines
+from fieldsafe.findings import Finding, Related, Severity, Span
+from fieldsafe.versions import DeviceOSVersion
+
+# --------------------------------------------------------------------------------------------------
+# 5. Findings
+# --------------------------------------------------------------------------------------------------
+
+_CHRONO_RE = re.compile(r"\b\d+(?:\.\d+)?\s*(?:ms|s|min|h|us|ns)\b|\bchrono\s*::|\bstd::chrono\b")
+
+
+def _overload_used(ov: Availability, use: ApiUse) -> bool:
+    """Is the call ``use`` the later argument form ``ov`` describes? Only forms we can tell apart."""
+    args = use.args
+    if args is None:
+        return False
+    note = ov.note
+    if "chrono" in note and _CHRONO_RE.search(args):
+        return True
+    if "member-function" in note and re.search(r"&\s*\w+\s*::\s*\w+", args):
+        return True
+    if "std::function" in note and re.search(r"\bstd\s*::\s*bind\b|\[[^\]]*\]\s*\(", args):
+        return True
+    if "initializer_list or array" in note and "{" in args:
+        return True
+    for word in re.findall(r"\b([A-Z][a-z]+(?:[A-Z][a-z]*)+)\b", note):
+        if word in use.arg_types or re.search(rf"\b{word}\b", args):
+            return True
+    return False
+
+
+def _reason_suffix(reason: str | None) -> str:
+    if not reason:
+        return ""
+    reason = reason.strip()
+    return f" {reason}" if reason.startswith("(") else f" ({reason})"
+
+
+def _guard_text(notes: Sequence[GuardNote], target: DeviceOSVersion) -> tuple[str, tuple[Related, ...], str]:
+    if not notes:
+        return "", (), ""
+    n = notes[-1]
+    names = ", ".join(dict.fromkeys(n.macros))
+    text = (f"; the #if on line {n.line} does not exclude it: {names} is not defined in Device OS {target}, "
+            f"and an undefined name is 0 in #if")  # fmt: skip
+    return text, (Related(f"guard evaluated true on {target}: {n.text}"),), n.text
+
+
+def findings_for_use(
+    use: ApiUse,
+    lines: _Lines,
+    path: str,
+    target: DeviceOSVersion,
+    platform_id: int | None,
+    notes: Sequence[GuardNote] = (),
+    target_reason: str | None = None,
+) -> list[Finding]:
+    """FS201-FS204 for one use site (empty when the target has it).
+
+    The message, facts and fixes depend only on the API (and, for overloaded APIs, the argument text),
+    the target and the guard notes, and dense files repeat the same API hundreds of times: they are
+    built once per such key (``_finding_templates``) and only the span is made per use.
+    """
+    return _findings_at(use, 0, lines, path, target, platform_id, notes, target_reason)
+
+
+def _findings_at(
+    use: ApiUse, base: int, lines: _Lines, path: str, target: DeviceOSVersion, platform_id: int | None,
+    notes: Sequence[GuardNote], target_reason: str | None,
+) -> list[Finding]:  # fmt: skip
+    """``findings_for_use`` for a use whose offsets are relative to ``base``."""
+    overloaded = bool(apidata.overloads(use.api))
+    key = (use.api, use.args if overloaded else None, use.arg_types if overloaded else (), target, platform_id,
+           tuple(notes), target_reason)  # fmt: skip
+    templates = _TEMPLATES.get(key)
+    if templates is None:
+        if len(_TEMPLATES) > 8192:
+            _TEMPLATES.clear()
+        templates = _TEMPLATES[key] = tuple(_finding_templates(use, target, platform_id, notes, target_reason))
+    if not templates:
+        return []
+    l1, c1 = lines.pos(base + use.start)
+    l2, c2 = lines.pos(base + use.end)
+    span = Span(path, l1, c1, l2, c2)
+    return [Finding(f.code, f.severity, f.message, span, dict(f.facts), f.fixes, _with_file(f.related, path))
+            for f in templates]  # fmt: skip
+
+
+def _with_file(related: tuple[Related, ...], path: str) -> tuple[Related, ...]:
+    """Templates are shared across files: put ``path`` into the guard notes' spans."""
+    if not related:
+        return related
+    return tuple(Related(r.message, Span(path, r.span.line if r.span else 1, 1)) for r in related)
+
+
+_TEMPLATES: dict[tuple[object, ...], tuple[Finding, ...]] = {}
+
+
+def _finding_templates(
+    use: ApiUse, target: DeviceOSVersion, platform_id: int | None, notes: Sequence[GuardNote],
+    target_reason: str | None,
+) -> list[Finding]:  # fmt: skip
+    """The findings for ``use`` without a span (``findings_for_use`` adds it)."""
+    a = apidata.availability(use.api)
+    overloads = apidata.overloads(use.api)
+    if a is None and not overloads:
+        return []
+    span = None
+    reason = _reason_suffix(target_reason)
+    guard_note, related, _ = _guard_text(notes, target)
+    related = tuple(Related(r.message, Span(None, notes[-1].line, 1)) for r in related)
+    facts_base = {"api": use.api, "target": str(target), "platform_id": platform_id}
+    if a is not None:
+        rule = a.platform_problem(platform_id)
+        if rule is not None:
+            facts = apidata.platform_facts(platform_id)
+            pname = facts.display_name if facts else str(platform_id)
+            msg = (f"`{use.api}` is for {rule.label} only" if rule.kind == "only" else
+                   f"`{use.api}` is not available on {rule.label}")  # fmt: skip
+            return [Finding("FS203", Severity.ERROR, f"{msg}; this project targets {pname}{reason}", span,
+                            {**facts_base, "since": str(a.since), "platform": pname, "rule": rule.clause})]  # fmt: skip
+        if not a.available_in(target, platform_id):
+            return [_version_finding(a, use, span, target, platform_id, reason, guard_note, related, facts_base)]
+    for ov in overloads:
+        if not ov.available_in(target, platform_id) and _overload_used(ov, use):
+            msg = (f"this form of `{use.api}` ({ov.note.split(';')[-1].strip()}) needs Device OS {ov.since}; "
+                   f"this project targets {target}{reason}{guard_note}")  # fmt: skip
+            return [Finding("FS204", Severity.ERROR, msg, span, {**facts_base, "since": str(ov.since), "overload": ov.note},
+                            _fixes(ov, target, platform_id, reason), related)]  # fmt: skip
+    return []
+
+
+def _version_finding(
+    a: Availability, use: ApiUse, span: Span | None, target: DeviceOSVersion, platform_id: int | None, reason: str,
+    guard_note: str, related: tuple[Related, ...], facts_base: dict[str, object],
+) -> Finding:  # fmt: skip
+    base = target.base
+    fixes = _fixes(a, target, platform_id, reason)
+    if a.removed_from is not None and base >= a.removed_from:
+        msg = f"`{a.api}` was removed in Device OS {a.removed_from}; this project targets {target}{reason}{guard_note}"
+        return Finding("FS202", Severity.ERROR, msg, span,
+                       {**facts_base, "since": str(a.since), "removed_from": str(a.removed_from)},
+                       tuple(f for f in fixes if f.kind == "guard"), related)  # fmt: skip
+    line_start = a.first_release_for_line(target)
+    on_other_line = a.earliest() <= base
+    if on_other_line:
+        if line_start is not None and line_start > base:
+            why = f"it arrived on the {base.major}.x line in {line_start}"
+        else:
+            why = f"it is absent from {base} although {a.earliest()} has it"
+        others = ", ".join(f"{m}.x: {s}" for m, s in a.lines if m != base.major)
+        msg = (f"`{a.api}` is not in Device OS {target}: {why}" + (f" ({others})" if others else "")
+               + f"; this project targets {target}{reason}{guard_note}")  # fmt: skip
+        since = line_start if line_start is not None and line_start > base else a.since
+        return Finding("FS202", Severity.ERROR, msg, span, {**facts_base, "since": str(since)}, fixes, related)
+    needed = (
+        line_start if (line_start is not None and line_start > base and a.lines) else a.since_for_platform(platform_id)
+    )
+    msg = f"`{a.api}` needs Device OS {needed}; this project targets {target}{reason}{guard_note}"
+    return Finding("FS201", Severity.ERROR, msg, span, {**facts_base, "since": str(needed)}, fixes, related)
+
+
+def _preprocessor_findings(pre: Preprocessed, lines: _Lines, path: str, target: DeviceOSVersion) -> list[Finding]:
+    out = []
+    for start, end, text, macro in pre.errors:
+        l1, c1 = lines.pos(start)
+        l2, c2 = lines.pos(end)
+        msg = (f"`{macro}` is not defined before Device OS 1.2.0, so `{text}` is a preprocessor error on "
+               f"{target}; compare with a SYSTEM_VERSION_vXYZ macro guarded by defined(...)")  # fmt: skip
+        out.append(Finding("FS205", Severity.ERROR, msg, Span(path, l1, c1, l2, c2),
+                           {"api": macro, "since": "1.2.0", "target": str(target)}))  # fmt: skip
+    return out
