@@ -31,12 +31,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-import requests
-
 from fieldsafe import __version__
+
+if TYPE_CHECKING:  # imported where used: reading the config or the fleet cache must not pay for requests
+    import requests
 
 log = logging.getLogger("fieldsafe.cloud")
 
@@ -484,6 +485,8 @@ class ParticleCloud:
         self.max_total_wait = max_total_wait
         self.backoff = backoff
         self._sleep = sleep if sleep is not None else DEFAULT_SLEEP
+        import requests
+
         self._session = session or requests.Session()
         self._session.trust_env = False  # never route the token through an env proxy we did not choose
         self.cache = ResponseCache(cache_dir if cache_dir is not None else default_cache_dir(), config.api_url)
@@ -528,8 +531,11 @@ class ParticleCloud:
         data: Mapping[str, str] | None = None,
         timeout: float | None = None,
         raw: bool = False,
+        json_body: Any = None,
     ) -> requests.Response:
         """One API call with retries for idempotent GETs; returns a 2xx response or raises a CloudError."""
+        import requests
+
         url = self._url(path)
         headers = self._headers(auth)
         retryable = method == "GET"
@@ -547,6 +553,7 @@ class ParticleCloud:
                     headers=headers,
                     files=files,
                     data=data,
+                    json=json_body,
                     timeout=timeout or self.timeout,
                     allow_redirects=False,
                 )
@@ -713,6 +720,76 @@ class ParticleCloud:
             page += 1
         return devices
 
+    def product(self, product: str | int) -> dict[str, Any]:
+        """``GET /v1/products/:idOrSlug``: the product object (``id``, ``slug``, ``platform_id``, ``groups``...)."""
+        body = self._get_json(f"/v1/products/{quote(str(product), safe='')}", resource=f"product '{product}'")
+        if not isinstance(body, dict) or not isinstance(body.get("product"), dict):
+            raise BadResponse(f"product '{product}' from {self.config.host}: expected {{product: {{...}}}}")
+        return body["product"]
+
+    def product_devices_page(
+        self,
+        product: str | int,
+        *,
+        page: int,
+        per_page: int = 100,
+        sort_attr: str = "deviceId",
+        sort_dir: str = "asc",
+        groups: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """One page of a product's devices, stably sorted (``fieldsafe.fleetlisting`` fetches them concurrently)."""
+        params: dict[str, Any] = {"page": page, "per_page": per_page, "sortAttr": sort_attr, "sortDir": sort_dir}
+        if groups:
+            params["groups"] = ",".join(groups)
+        resource = f"product '{product}'"
+        body = self._get_json(f"/v1/products/{quote(str(product), safe='')}/devices", resource=resource, params=params)
+        if not isinstance(body, dict) or not isinstance(body.get("devices"), list):
+            raise BadResponse(f"devices of {resource} from {self.config.host}: expected {{devices: [...], meta}}")
+        return body
+
+    def product_firmware(self, product: str | int) -> list[dict[str, Any]]:
+        """``GET /v1/products/:p/firmware``: every uploaded version with ``product_default`` and ``groups``."""
+        resource = f"firmware of product '{product}'"
+        body = self._get_json(f"/v1/products/{quote(str(product), safe='')}/firmware", resource=resource)
+        if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
+            raise BadResponse(f"{resource} from {self.config.host}: expected a JSON array of firmware objects")
+        return body
+
+    def upload_product_firmware(
+        self, product: str | int, *, version: int, binary: bytes, filename: str, title: str, description: str = ""
+    ) -> dict[str, Any]:
+        """``POST /v1/products/:p/firmware`` (multipart ``binary``; not retried: a POST)."""
+        form = {"version": str(version), "title": title}
+        if description:
+            form["description"] = description
+        response = self._request(
+            "POST",
+            f"/v1/products/{quote(str(product), safe='')}/firmware",
+            resource=f"firmware upload v{version} to product '{product}'",
+            files=[("binary", (filename, binary, "application/octet-stream"))],
+            data=form,
+        )
+        body = _decode_json(response, "firmware upload")
+        if not isinstance(body, dict):
+            raise BadResponse(f"firmware upload to product '{product}': expected a JSON object")
+        return body
+
+    def release_product_firmware(
+        self, product: str | int, *, version: int, product_default: bool, groups: list[str], intelligent: bool
+    ) -> dict[str, Any]:
+        """``PUT /v1/products/:p/firmware/release`` with the body particle-api-js sends (not retried)."""
+        body_in = {"version": version, "product_default": product_default, "groups": groups, "intelligent": intelligent}
+        response = self._request(
+            "PUT",
+            f"/v1/products/{quote(str(product), safe='')}/firmware/release",
+            resource=f"release of firmware v{version} in product '{product}'",
+            json_body=body_in,
+        )
+        body = _decode_json(response, "firmware release")
+        if not isinstance(body, dict):
+            raise BadResponse(f"firmware release in product '{product}': expected a JSON object")
+        return body
+
     def compile(self, files: Mapping[str, bytes], platform_id: int, build_target_version: str | None) -> dict[str, Any]:
         """``POST /v1/binaries``: parts ``file``, ``file2``, ...; filename = project-relative path.
 
@@ -839,6 +916,8 @@ def _json_or_none(response: requests.Response) -> Any:
 
 
 def _decode_json(response: requests.Response, resource: str) -> Any:
+    import requests
+
     try:
         return json.loads(response.content)
     except requests.exceptions.ChunkedEncodingError:

@@ -8,7 +8,7 @@ severity, a message a person can act on, where it is, the facts behind it and st
 Codes are stable and documented in ``docs/findings.md``:
 ``FS1xx`` build vs device compatibility, ``FS2xx`` Device OS API availability,
 ``FS3xx`` compiler and build output, ``FS4xx`` project and settings problems,
-``FS5xx`` cloud and connectivity state.
+``FS5xx`` a build against a product's fleet (``fieldsafe.fleetfindings``).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from fieldsafe import __version__
 
-SUBCOMMANDS = ("inspect", "compile", "check", "devices", "emulator", "demo", "lsp")
+SUBCOMMANDS = ("inspect", "compile", "check", "devices", "fleet", "release", "emulator", "demo", "lsp")
 
 
 def build_parser() -> argparse.ArgumentParser:
