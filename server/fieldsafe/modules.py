@@ -260,6 +260,10 @@ def parse_module(data: bytes) -> ModuleInfo:
             f"({PREFIX_SIZE}-byte prefix + {MIN_SUFFIX_SIZE}-byte suffix + 4-byte CRC = {MIN_MODULE_SIZE})"
         )
     offset = _find_prefix_offset(data)
+    if offset is None or _score_prefix(data, offset, _known_platform_ids()) < MAX_SCORE:
+        truncated = _truncated_reason(data)
+        if truncated is not None:  # a real prefix at a usual offset describes more than the file holds
+            raise ModuleParseError(truncated)
     if offset is None:
         raise ModuleParseError(_no_prefix_reason(data))
     fields = _PREFIX.unpack_from(data, offset)
@@ -333,13 +337,16 @@ def _known_platform_ids() -> frozenset[int]:
     return frozenset(ids)
 
 
-def _score_prefix(data: bytes, offset: int, known_platforms: frozenset[int]) -> int:
-    """binary-version-reader's ``_validateModulePrefix`` score: 0 = not a prefix, 7 = certain."""
+def _score_prefix(data: bytes, offset: int, known_platforms: frozenset[int], *, whole: bool = True) -> int:
+    """binary-version-reader's ``_validateModulePrefix`` score: 0 = not a prefix, 7 = certain.
+
+    ``whole`` False scores a prefix as if the file held the whole module (to recognise a truncated one).
+    """
     size = len(data)
     if offset + PREFIX_SIZE > size:
         return 0
     start, end = _ADDRS.unpack_from(data, offset)
-    if end <= start or size < end - start + CRC_SIZE:
+    if end <= start or (whole and size < end - start + CRC_SIZE):
         return 0
     (_, _, _, flags, _, platform, function, _, d1f, d1i, d1v, d2f, d2i, d2v) = _PREFIX.unpack_from(data, offset)
     if function == 0:
@@ -367,6 +374,27 @@ def _find_prefix_offset(data: bytes) -> int | None:
         if score > best_score:
             best_offset, best_score = offset, score
     return best_offset
+
+
+def _truncated_reason(data: bytes) -> str | None:
+    """ "truncated: ..." when a usual prefix offset holds a convincing prefix of a longer module, else None.
+
+    Why: one byte short, the real prefix fails the size test and the scan could settle on garbage further
+    in; "not a Particle module binary" would send the user looking for the wrong problem.
+    """
+    known = _known_platform_ids()
+    size = len(data)
+    for offset in PREFERRED_PREFIX_OFFSETS:
+        # every point but the exact-size one: known platform, known function and dependencies, known flags
+        if _score_prefix(data, offset, known, whole=False) >= MAX_SCORE - 1:
+            start, end = _ADDRS.unpack_from(data, offset)
+            need = end - start + CRC_SIZE
+            if size < need:
+                return (
+                    f"truncated: the file is {size} bytes, but the module its prefix (at file offset {offset}) "
+                    f"describes is {need} bytes ({need - size} missing); download or copy the file again"
+                )
+    return None
 
 
 def _candidate_offsets(size: int) -> list[int]:

@@ -11,9 +11,12 @@ failed operation, 2 usage error (bad arguments, unreadable project settings).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any, TextIO
 
 from fieldsafe import __version__
 
@@ -39,6 +42,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class PipeSafeStdout:
+    """stdout that goes quiet when the reader goes away (``fieldsafe devices | head -1``).
+
+    Why: Python raises BrokenPipeError on the write (or the flush at exit) after the reader closed the
+    pipe, which printed a traceback and turned a successful compile into exit 1. The command's work is
+    done either way, so further output is dropped and the command's own exit status stands.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.broken = False
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._go_quiet()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._go_quiet()
+
+    def _go_quiet(self) -> None:
+        self.broken = True
+        with contextlib.suppress(OSError, ValueError):  # the interpreter's exit flush then writes nowhere
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit status."""
     parser = build_parser()
@@ -46,8 +87,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    if args.command == "lsp":  # stdout is the protocol channel: the server owns it
+        return int(args.func(args) or 0)
+    real = sys.stdout
+    sys.stdout = safe = PipeSafeStdout(real)  # type: ignore[assignment]
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("fieldsafe: interrupted", file=sys.stderr)
         return 130
+    finally:
+        safe.flush()
+        sys.stdout = real

@@ -42,13 +42,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def find_example() -> Path | None:
-    """``examples/field-tracker`` in the current checkout, or next to the installed package's source tree."""
-    here = Path(__file__).resolve()
-    for base in (Path.cwd(), *Path.cwd().parents, *here.parents):
-        candidate = base / "examples" / EXAMPLE
-        if (candidate / "project.properties").is_file():
-            return candidate
-    return None
+    """The example project shipped inside the package (``fieldsafe/examples``, package data).
+
+    Why package data: ``fieldsafe demo`` must work from an installed wheel, not only from a checkout; in
+    a checkout ``server/fieldsafe/examples`` is a symlink to the repository's ``examples/``.
+    """
+    candidate = Path(__file__).resolve().parents[1] / "examples" / EXAMPLE
+    return candidate if (candidate / "project.properties").is_file() else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,8 +62,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if source is None:
         print(
-            "fieldsafe demo: the example project was not found; run it from the fieldsafe checkout "
-            "or pass a project directory",
+            "fieldsafe demo: the example project is missing from this installation (fieldsafe/examples); "
+            "reinstall fieldsafe (python3 -m pip install --force-reinstall PATH_TO_CHECKOUT) or pass a project directory",
             file=sys.stderr,
         )
         return 2

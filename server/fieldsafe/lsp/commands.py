@@ -207,7 +207,7 @@ def _write(project: ProjectState, key: str, value: str) -> None:
 
 async def inspect_binary(ls: FieldsafeServer, *args: Any) -> dict[str, Any]:
     """fieldsafe.server.inspectBinary {path}: ``fieldsafe inspect`` as {text, json}."""
-    from fieldsafe.cli.inspect import format_report, inspect_file
+    from fieldsafe.inspection import format_report, inspect_file
 
     arg = _arg(args)
     raw = arg.get("path") or arg.get("uri")
