@@ -132,7 +132,9 @@ def test_demo_runs_from_an_installed_wheel(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
     wheel = next((tmp_path / "dist").glob("fieldsafe-*.whl"))
     py = venv / "bin" / "python"
-    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--ignore-installed", str(wheel)], check=True, timeout=300)
+    subprocess.run(
+        [str(py), "-m", "pip", "install", "-q", "--no-deps", "--ignore-installed", str(wheel)], check=True, timeout=300
+    )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(HOME=str(tmp_path / "home"), XDG_CACHE_HOME=str(tmp_path / "cache"))
     where = subprocess.run([str(py), "-c", "import fieldsafe; print(fieldsafe.__file__)"], env=env, cwd=tmp_path,
