@@ -1,4 +1,4 @@
-"""Particle module binary parser (and the user-part writer the emulator uses).
+"""Particle module binary parser (and the module writers the emulator uses).
 
 Why our own parser: fieldsafe reads the dependency of every binary the cloud compiles (to compare it
 with what devices in the field run) and ``fieldsafe inspect`` must start and finish in a fraction of
@@ -610,6 +610,101 @@ def build_user_module(
     sha = hashlib.sha256(head).digest()
     image = head + sha + _U16.pack(PRODUCT_SUFFIX_SIZE)
     return image + zlib.crc32(image).to_bytes(CRC_SIZE, "big")
+
+
+def build_module(
+    *,
+    platform_id: int,
+    module_function: int,
+    module_index: int,
+    module_version: int,
+    start_address: int,
+    dependencies: tuple[Dependency, ...] = (),
+    size: int | None = None,
+    payload: bytes | None = None,
+    prefix_offset: int = 0,
+    flags: int = 0,
+    suffix_size: int = PRODUCT_SUFFIX_SIZE,
+    product_id: int | None = None,
+    product_version: int | None = None,
+    seed: bytes = b"",
+) -> bytes:
+    """Any module (system part, bootloader, radio stack, ...) laid out as Device OS builds it.
+
+    Why: the emulator serves Device OS module files that Particle's tools (particle-cli, binary-version-reader)
+    and fieldsafe parse like the real ones, at the real files' sizes, so the bytes an OTA costs are the bytes of
+    a file anyone can download and inspect. Layout: ``prefix_offset`` zero bytes (the vector table the prefix
+    follows on Gen 2/Gen 3), the 24-byte prefix, the payload, a 36-byte suffix (no product fields) or a 40-byte
+    one (product id/version, 0xFFFF when None), SHA-256 and big-endian CRC-32. Give either ``payload`` or the
+    exact total file ``size`` (the payload is then a deterministic filler derived from ``seed``).
+    """
+    for name, value, maximum in (
+        ("platform_id", platform_id, 0xFFFF),
+        ("module_function", module_function, 0xFF),
+        ("module_index", module_index, 0xFF),
+        ("module_version", module_version, 0xFFFF),
+        ("flags", flags, 0xFF),
+        ("start_address", start_address, 0xFFFFFFFF),
+        ("prefix_offset", prefix_offset, MAX_PREFIX_SEARCH),
+    ):
+        _check_range(name, value, maximum)
+    if len(dependencies) > 2:
+        raise ValueError(f"a module prefix holds at most 2 dependencies, got {len(dependencies)}")
+    deps = [*dependencies, Dependency(0, 0, 0), Dependency(0, 0, 0)][:2]
+    for i, dep in enumerate(deps, 1):
+        _check_range(f"dependency{i}.function", dep.function, 0xFF)
+        _check_range(f"dependency{i}.index", dep.index, 0xFF)
+        _check_range(f"dependency{i}.version", dep.version, 0xFFFF)
+        if dep.function == 0 and (dep.index or dep.version):
+            raise ValueError(f"dependency{i}: function 0 means no dependency, so index and version must be 0 too")
+    if suffix_size not in (MIN_SUFFIX_SIZE, PRODUCT_SUFFIX_SIZE):
+        raise ValueError(f"suffix_size must be {MIN_SUFFIX_SIZE} or {PRODUCT_SUFFIX_SIZE}, got {suffix_size!r}")
+    overhead = prefix_offset + PREFIX_SIZE + suffix_size + CRC_SIZE
+    if (payload is None) == (size is None):
+        raise ValueError("give exactly one of payload or size")
+    if payload is None:
+        assert size is not None
+        if not isinstance(size, int) or size < overhead:
+            raise ValueError(f"size must be an integer of at least {overhead} bytes for this layout, got {size!r}")
+        body = _filler(size - overhead, seed)
+    else:
+        if not isinstance(payload, bytes | bytearray | memoryview):
+            raise ValueError(f"payload must be bytes, got {type(payload).__name__}")
+        body = bytes(payload)
+    total = overhead + len(body)
+    end_address = start_address + total - CRC_SIZE
+    if end_address > 0xFFFFFFFF:
+        raise ValueError(f"{total} bytes do not fit above start address 0x{start_address:08x}")
+    prefix = _PREFIX.pack(
+        start_address,
+        end_address,
+        0,
+        flags,
+        module_version,
+        platform_id,
+        module_function,
+        module_index,
+        *(v for dep in deps for v in (dep.function, dep.index, dep.version)),
+    )
+    head = bytes(prefix_offset) + prefix + body
+    if suffix_size == PRODUCT_SUFFIX_SIZE:
+        pid = 0xFFFF if product_id is None else product_id
+        pver = 0xFFFF if product_version is None else product_version
+        _check_range("product_id", pid, 0xFFFF)
+        _check_range("product_version", pver, 0xFFFF)
+        head += struct.pack("<HHH", pid, pver, 0)
+    else:
+        head += _U16.pack(0)
+    image = head + hashlib.sha256(head).digest() + _U16.pack(suffix_size)
+    return image + zlib.crc32(image).to_bytes(CRC_SIZE, "big")
+
+
+def _filler(length: int, seed: bytes) -> bytes:
+    """Deterministic, incompressible-looking bytes (a SHA-256 counter stream) so two releases' files differ."""
+    if length <= 0:
+        return b""
+    block = hashlib.sha256(b"fieldsafe-module-filler\0" + seed).digest()
+    return (block * (length // len(block) + 1))[:length]
 
 
 def _check_range(name: str, value: object, maximum: int) -> None:

@@ -27,10 +27,13 @@ from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from fieldsafe.cloud import is_loopback_host
+from fieldsafe.emulator import fieldapi
+from fieldsafe.emulator.events import EventBus
 from fieldsafe.emulator.faults import FaultError, FaultRule, Faults, make_rule
+from fieldsafe.emulator.field import DEFAULT_SPEED, FieldSimulator, SimClock
 from fieldsafe.emulator.state import (
     EmulatorState,
     StoredBinary,
@@ -83,6 +86,7 @@ class Reply:
     body: bytes
     content_type: str = "application/json; charset=utf-8"
     headers: dict[str, str] = field(default_factory=dict)
+    stream: Callable[[BinaryIO], None] | None = None  # SSE: writes the body until the stream ends
 
 
 def json_reply(obj: Any, status: int = 200) -> Reply:
@@ -164,9 +168,19 @@ def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], lis
 class Emulator:
     """The request-independent logic (routes) over one :class:`EmulatorState`."""
 
-    def __init__(self, state: EmulatorState, tokens: Iterable[str], compiler: CompilerFn | None) -> None:
+    def __init__(
+        self,
+        state: EmulatorState,
+        tokens: Iterable[str],
+        compiler: CompilerFn | None,
+        clock: float | str | None = None,
+    ) -> None:
         self.state = state
         self.lock = threading.RLock()
+        self.events = EventBus()
+        state.events = self.events  # type: ignore[attr-defined]  # the hook product routes publish through
+        speed = clock if clock is not None else state.clock if state.clock is not None else DEFAULT_SPEED
+        self.field = FieldSimulator(state, self.events, self.lock, SimClock(speed))
         self.tokens: dict[str, TokenEntry] = {t.token: t for t in state.tokens}
         for token in tokens:
             self.tokens[token] = TokenEntry(token=token)
@@ -174,9 +188,9 @@ class Emulator:
         self._build_cache: OrderedDict[str, CompileResultLike] = OrderedDict()
         self.base_url = ""
         self.routes: list[tuple[str, re.Pattern[str], Callable[..., Reply], bool]] = [
+            *fieldapi.routes(self),
             ("GET", re.compile(r"/v1/build_targets"), self.build_targets, False),
             ("GET", re.compile(r"/v1/device-os/versions"), self.device_os_versions, True),
-            ("GET", re.compile(r"/v1/device-os/versions/(?P<version>[^/]+)"), self.device_os_version, True),
             ("GET", re.compile(r"/v1/devices"), self.list_devices, True),
             ("GET", re.compile(r"/v1/devices/(?P<device>[^/]+)"), self.get_device, True),
             ("GET", re.compile(r"/v1/(?:user/)?products"), self.list_products, True),
@@ -307,30 +321,6 @@ class Emulator:
         chunk = ordered[(page - 1) * per_page : page * per_page]
         meta = {"page": page, "per_page": per_page, "total_pages": total_pages, "total": len(ordered)}
         return json_reply({"versions": [self._version_entry(r, platform_id) for r in chunk], "meta": meta})
-
-    def device_os_version(self, request: Request, *, version: str, **_: Any) -> Reply:
-        """``:version`` is a semver, ``latest`` or a module version number (particle-cli's flash uses that)."""
-        from fieldsafe.versions import catalog
-
-        platform_id = self._platform_arg(request, required=False)
-        cat = catalog()
-        release = None
-        if version == "latest":
-            release = cat.latest(platform_id) if platform_id is not None else None
-        elif version.isdigit():
-            candidates = cat.releases_for_module(int(version), platform_id)
-            release = candidates[0] if candidates else None
-        else:
-            release = cat.release(version)
-            if release is not None and platform_id is not None and platform_id not in release.platform_ids:
-                release = None
-        if release is None:
-            where = f" for platform {platform_id}" if platform_id is not None else ""
-            raise api_error(404, "Not Found", f"Device OS version {version}{where} not found")
-        body = self._version_entry(release, platform_id)
-        body["base_url"] = f"{self.base_url}/v1/firmware/device-os/v{release.version}"
-        body["modules"] = []  # the emulator hosts no Device OS binaries
-        return json_reply(body)
 
     # ---- devices and products --------------------------------------------------------------------
 
@@ -715,6 +705,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, reply: Reply, record: RequestRecord, *, truncate: bool = False) -> None:
         record.status = reply.status
+        if reply.stream is not None:
+            self._send_stream(reply)
+            return
         try:
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
@@ -728,6 +721,21 @@ class _Handler(BaseHTTPRequestHandler):
             pass
         if truncate:
             self.close_connection = True
+
+    def _send_stream(self, reply: Reply) -> None:
+        """An open-ended body (SSE): no Content-Length, the connection closes when the stream ends."""
+        assert reply.stream is not None
+        self.close_connection = True
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        reply.stream(self.wfile)
 
 
 def _fault_reply(rule: FaultRule) -> Reply:
@@ -766,6 +774,7 @@ class EmulatorServer:
         *,
         host: str = "127.0.0.1",
         compiler: CompilerFn | None = None,
+        clock: float | str | None = None,
     ) -> None:
         if not is_loopback_host(host):
             raise ValueError(f"the emulator listens on loopback only, not {host!r}")
@@ -777,7 +786,7 @@ class EmulatorServer:
         self.faults = Faults()
         for rule in state.faults:
             self.faults.add(rule)
-        self.api = Emulator(state, tokens, compiler)
+        self.api = Emulator(state, tokens, compiler, clock)
         self.requests: deque[RequestRecord] = deque(maxlen=1000)
         self._requests_lock = threading.Lock()
         self._httpd = _HTTPServer((host, port), _Handler)
@@ -820,6 +829,9 @@ class EmulatorServer:
             return json_reply({"ok": False, "error": "admin endpoints answer loopback clients only"}, 403)
         if path == "/__emulator/health":
             return json_reply({"ok": True, "url": self.url})
+        field_reply = fieldapi.admin(self.api, method, path, body)
+        if field_reply is not None:
+            return field_reply
         if path == "/__emulator/faults":
             if method == "GET":
                 return json_reply({"faults": [r.to_json() for r in self.faults.rules()]})
@@ -844,6 +856,7 @@ class EmulatorServer:
 
     def start(self) -> EmulatorServer:
         """Serve in a background daemon thread; returns self (``url`` is valid immediately)."""
+        self.api.field.start()
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fieldsafe-emulator", daemon=True
@@ -853,9 +866,16 @@ class EmulatorServer:
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until :meth:`stop` is called from another thread or a signal."""
-        self._httpd.serve_forever()
+        self.api.field.start()
+        try:
+            self._httpd.serve_forever()
+        finally:
+            self.api.events.close()
+            self.api.field.stop()
 
     def stop(self) -> None:
+        self.api.events.close()  # ends every open event stream
+        self.api.field.stop()
         if self._thread is not None:
             self._httpd.shutdown()
             self._thread.join(timeout=5)

@@ -70,6 +70,8 @@ class Device:
     last_app: str | None = None
     functions: list[str] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)
+    status: str = "normal"  # "safe_mode" while the field simulator has it in Safe Mode
+    healer: bool | None = None  # per-device override of the healer policy (None = follow fieldsafe.policy)
 
     @property
     def in_product(self) -> bool:
@@ -91,7 +93,7 @@ class Device:
             "platform_id": self.platform_id,
             "cellular": self.cellular,
             "notes": self.notes,
-            "status": "normal",
+            "status": self.status,
             "serial_number": self.serial_number,
             "system_firmware_version": self.system_firmware_version,
             "current_build_target": self.system_firmware_version,
@@ -168,6 +170,7 @@ class EmulatorState:
     tokens: list[TokenEntry] = field(default_factory=list)
     binaries: dict[str, StoredBinary] = field(default_factory=dict)
     faults: list[FaultRule] = field(default_factory=list)
+    clock: float | str | None = None  # field simulator clock: simulated seconds per second, "manual" or "instant"
     source: str = "<memory>"
 
     def find_device(self, id_or_name: str) -> Device | None:
@@ -262,7 +265,7 @@ DEVICE_KEYS = {
     "id", "name", "platform_id", "system_firmware_version", "cellular", "product_id", "online", "connected",
     "last_heard", "last_heard_ago", "owned", "groups", "firmware_updates_enabled", "firmware_updates_forced",
     "development", "quarantined", "denied", "firmware_version", "notes", "serial_number", "iccid", "imei",
-    "last_ip_address", "last_app", "functions", "variables", "story",
+    "last_ip_address", "last_app", "functions", "variables", "story", "status", "healer",
 }  # fmt: skip
 
 
@@ -316,7 +319,23 @@ def _device(r: _Reader, data: Any, where: str, now: dt.datetime) -> Device:
         last_app=r.str_(data, "last_app", where, default=None),
         functions=r.str_list(data, "functions", where),
         variables=dict(variables),
+        status=_status(r, data, where),
+        healer=_healer(r, data, where),
     )
+
+
+def _status(r: _Reader, data: dict[str, Any], where: str) -> str:
+    status = r.str_(data, "status", where, default="normal")
+    if status not in ("normal", "safe_mode"):
+        raise r.fail(f"{where}.status", f"expected 'normal' or 'safe_mode', found {status!r}")
+    return str(status)
+
+
+def _healer(r: _Reader, data: dict[str, Any], where: str) -> bool | None:
+    value = data.get("healer")
+    if value is not None and not isinstance(value, bool):
+        raise r.fail(f"{where}.healer", f"expected true, false or null (follow the policy table), found {value!r}")
+    return value
 
 
 def _product(r: _Reader, data: Any, where: str) -> Product:
@@ -381,7 +400,7 @@ def _binary(r: _Reader, data: Any, where: str, base_dir: Path | None, now: dt.da
     )
 
 
-TOP_KEYS = {"$schema", "comment", "user", "devices", "products", "tokens", "binaries", "faults"}
+TOP_KEYS = {"$schema", "comment", "user", "devices", "products", "tokens", "binaries", "faults", "field"}
 
 
 def parse_state(data: Any, source: str = "<memory>", *, base_dir: Path | None = None) -> EmulatorState:
@@ -412,8 +431,26 @@ def parse_state(data: Any, source: str = "<memory>", *, base_dir: Path | None = 
             state.faults.append(make_rule(raw, f"faults[{i}]"))
         except FaultError as exc:
             raise StateError(f"{source}: {exc}") from None
+    state.clock = _field_clock(r, data.get("field", {}))
     _check_references(r, state)
     return state
+
+
+def _field_clock(r: _Reader, data: Any) -> float | str | None:
+    """``"field": {"clock": 60 | "manual" | "instant"}``: the field simulator's clock (docs/emulator.md)."""
+    data = r.obj(data, "field")
+    unknown = set(data) - {"clock", "comment"}
+    if unknown:
+        raise r.fail("field", f"unknown field(s) {sorted(unknown)}; expected 'clock'")
+    value = data.get("clock")
+    if value is None:
+        return None
+    from fieldsafe.emulator.field import SimClock
+
+    try:
+        return SimClock.parse_speed(value)
+    except ValueError as exc:
+        raise r.fail("field.clock", str(exc)) from None
 
 
 def _check_references(r: _Reader, state: EmulatorState) -> None:
