@@ -843,6 +843,104 @@ class ParticleCloud:
             raise BadResponse(f"token info from {self.config.host}: expected a JSON object")
         return body
 
+    # ---- delivery to a device (fieldsafe flash / update-os) ---------------------------------------
+
+    def get_product_device(self, product: str | int, id_or_name: str) -> dict[str, Any]:
+        """``GET /v1/products/:p/devices/:id``: a product device you may not own (fresh, never cached)."""
+        body = self._get_json(
+            f"/v1/products/{quote(str(product), safe='')}/devices/{quote(id_or_name, safe='')}",
+            resource=f"device '{id_or_name}' of product {product}",
+        )
+        if isinstance(body, dict) and isinstance(body.get("device"), dict):
+            body = body["device"]
+        if not isinstance(body, dict) or "id" not in body:
+            raise BadResponse(f"device '{id_or_name}' of product {product} from {self.config.host}: expected an object")
+        return body
+
+    def flash_device(
+        self, device_id: str, binary: bytes, *, filename: str = "firmware.bin", product: str | int | None = None
+    ) -> dict[str, Any]:
+        """``PUT /v1/devices/:id`` (or ``/v1/products/:p/devices/:id``) multipart ``file``: start an OTA flash.
+
+        App or Device OS module. Not retried (a second PUT would send the bytes twice); the outcome arrives
+        as events.
+        """
+        where = f"/v1/products/{quote(str(product), safe='')}" if product is not None else "/v1"
+        response = self._request(
+            "PUT",
+            f"{where}/devices/{quote(device_id, safe='')}",
+            resource=f"flash of device '{device_id}'",
+            files=[("file", (filename, binary, "application/octet-stream"))],
+            data={"file_type": "binary"},
+            timeout=max(self.timeout, 60.0),
+        )
+        body = _decode_json(response, f"flash of device '{device_id}'")
+        if not isinstance(body, dict) or not ({"status", "message", "ok", "id"} & body.keys()):
+            raise BadResponse(f"flash of device '{device_id}' on {self.config.host}: unexpected reply")
+        if body.get("ok") is False:
+            raise CloudError(
+                f"flash of device '{device_id}' refused by {self.config.host}: {body.get('error') or body}"
+            )
+        return body
+
+    def set_development(self, product: str | int, device_id: str, development: bool = True) -> dict[str, Any]:
+        """``PUT /v1/products/:p/devices/:id {"development": true}`` (what particle-cli does before a flash)."""
+        response = self._request(
+            "PUT",
+            f"/v1/products/{quote(str(product), safe='')}/devices/{quote(device_id, safe='')}",
+            resource=f"device '{device_id}' of product {product}",
+            json_body={"development": development},
+        )
+        body = _decode_json(response, f"device '{device_id}' of product {product}")
+        if not isinstance(body, dict):
+            raise BadResponse(f"device '{device_id}' of product {product}: expected a JSON object")
+        return body
+
+    def device_os_modules(self, release: str, platform_id: int) -> tuple[str, list[dict[str, Any]]]:
+        """The module files of a Device OS release for a platform: ``(base_url, modules)`` from the versions API."""
+        body = self.device_os_version(release, platform_id)
+        base_url, modules = body.get("base_url"), body.get("modules")
+        if not isinstance(base_url, str) or not isinstance(modules, list):
+            raise BadResponse(
+                f"Device OS {release} for platform {platform_id} from {self.config.host}: no base_url/modules"
+            )
+        if not all(isinstance(m, dict) and isinstance(m.get("filename"), str) for m in modules):
+            raise BadResponse(f"Device OS {release} from {self.config.host}: every module needs a filename")
+        return base_url, modules
+
+    def download_module(self, base_url: str, filename: str) -> bytes:
+        """One Device OS module file (``base_url/filename``; same host as the API only)."""
+        if "/" in filename or filename in ("", ".", ".."):
+            raise BadResponse(f"refusing module file name {filename!r} from {self.config.host}")
+        path = base_url.rstrip("/") + "/" + quote(filename)
+        response = self._request("GET", path, resource=f"Device OS module {filename}", raw=True)
+        return response.content
+
+    def open_events(self, device_id: str, *, prefix: str | None = None, read_timeout: float = 30.0) -> EventStream:
+        """``GET /v1/devices/:id/events[/:prefix]`` as a server-sent event stream (see :class:`EventStream`).
+
+        Opened (headers received) before returning, so events published after this call are not missed.
+        """
+        path = f"/v1/devices/{quote(device_id, safe='')}/events"
+        if prefix:
+            path += "/" + quote(prefix, safe="")
+        url = self._url(path)
+        headers = self._headers(True)
+        headers["Accept"] = "text/event-stream"
+        try:
+            response = self._session.get(
+                url, headers=headers, stream=True, timeout=(self.timeout, read_timeout), allow_redirects=False
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise Offline(
+                f"cannot reach the Particle Cloud at {self.config.host} ({_short(exc)})", host=self.config.host, url=url
+            ) from None
+        if not response.ok:
+            failure = self._error_for(response, f"events of device '{device_id}'", url)
+            response.close()
+            raise failure
+        return EventStream(response)
+
     # ---- cache ------------------------------------------------------------------------------------
 
     def cached(self, key: str) -> tuple[Any, float] | None:
@@ -941,3 +1039,109 @@ def _versions_page(body: Any, host: str) -> tuple[list[dict[str, Any]], dict[str
         if not isinstance(item, dict) or "version" not in item:
             raise BadResponse(f"Device OS versions from {host}: every entry needs a 'version'")
     return items, meta
+
+
+# --------------------------------------------------------------------------------------------------
+# Server-sent events
+
+
+@dataclass(frozen=True)
+class CloudEvent:
+    """One event of ``/v1/devices/:id/events``: ``name`` plus the API's JSON fields."""
+
+    name: str
+    data: str
+    published_at: str | None = None
+    coreid: str | None = None
+    version: int | None = None
+
+
+class EventStream:
+    """An open SSE response read by a daemon thread into a queue, so waiting is bounded by a deadline.
+
+    Why a thread: a blocking socket read cannot honour a deadline or a cancel; ``next_event(timeout)``
+    can. ``close()`` ends the stream (and unblocks the reader).
+    """
+
+    _END = object()
+
+    def __init__(self, response: requests.Response) -> None:
+        import queue
+
+        self._response = response
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self.error: str | None = None
+        self.closed = False
+        self._thread = threading.Thread(target=self._read, name="fieldsafe-events", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        name, data = "message", []
+        try:
+            for raw_line in self._response.iter_lines(chunk_size=1, decode_unicode=False):
+                line = raw_line.decode("utf-8", "replace") if isinstance(raw_line, bytes) else raw_line
+                if line == "":
+                    if data:
+                        self._queue.put(_event_of(name, "\n".join(data)))
+                    name, data = "message", []
+                elif line.startswith(":"):
+                    continue  # keepalive comment
+                elif line.startswith("event:"):
+                    name = line[6:].strip()
+                elif line.startswith("data:"):
+                    data.append(line[5:].lstrip())
+        except Exception as exc:  # the stream broke (or was closed under us)
+            if not self.closed:
+                self.error = _short(exc)
+        finally:
+            self._queue.put(self._END)
+
+    def next_event(self, timeout: float) -> CloudEvent | None:
+        """The next event, or None after ``timeout`` seconds (or when the stream ended: see ``ended``)."""
+        import queue
+
+        if self.ended:
+            return None
+        try:
+            item = self._queue.get(timeout=max(0.0, timeout))
+        except queue.Empty:
+            return None
+        if item is self._END:
+            self._ended = True
+            return None
+        return item
+
+    @property
+    def ended(self) -> bool:
+        return getattr(self, "_ended", False)
+
+    def close(self) -> None:
+        self.closed = True
+        try:
+            self._response.close()
+        except Exception:  # closing a broken connection may itself fail; nothing to do about it
+            log.debug("closing the event stream failed", exc_info=True)
+
+    def __enter__(self) -> EventStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _event_of(name: str, payload: str) -> CloudEvent:
+    """An SSE block's data is the API's JSON object (``{"data", "ttl", "published_at", "coreid"}``)."""
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return CloudEvent(name, payload)
+    if not isinstance(body, dict):
+        return CloudEvent(name, payload)
+    version = body.get("version")
+    return CloudEvent(
+        name=str(body.get("name") or name),
+        data="" if body.get("data") is None else str(body.get("data")),
+        published_at=body.get("published_at"),
+        coreid=body.get("coreid"),
+        version=version if isinstance(version, int) else None,
+    )
