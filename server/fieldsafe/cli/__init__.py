@@ -20,7 +20,19 @@ from typing import Any, TextIO
 
 from fieldsafe import __version__
 
-SUBCOMMANDS = ("inspect", "compile", "check", "devices", "fleet", "release", "emulator", "demo", "lsp")
+SUBCOMMANDS = (
+    "inspect",
+    "compile",
+    "check",
+    "devices",
+    "fleet",
+    "release",
+    "flash",
+    "updateos",
+    "emulator",
+    "demo",
+    "lsp",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COMPILE_COMMAND = "fieldsafe.server.compile"
+UPDATE_OS_COMMAND = "fieldsafe.server.updateOs"  # lsp/features/flash.py (the planned Device OS update)
 
 
 def finding_from_data(data: Any) -> Finding | None:
@@ -113,7 +114,22 @@ def build_action(
         return _settings_action(ls, project, diag, fix.title, PLATFORM_KEY, str(fix.params["platform"]))
     if fix.kind == "guard":
         return _guard_action(ls, uri, diag, finding, fix)
+    if fix.kind in ("update-device", "update-os") and fix.params.get("release"):
+        return _update_action(project, diag, fix)
     return None
+
+
+def _update_action(project: ProjectState, diag: types.Diagnostic, fix: Fix) -> types.CodeAction:
+    """FS101's "Update the device first": the planned Device OS update, confirmed by the server first."""
+    argument = {"projectUri": project.uri, "release": str(fix.params["release"]), "confirm": "ask"}
+    if fix.params.get("device"):
+        argument["device"] = str(fix.params["device"])
+    return types.CodeAction(
+        title=fix.title,
+        kind=types.CodeActionKind.QuickFix,
+        diagnostics=[diag],
+        command=types.Command(title=fix.title, command=UPDATE_OS_COMMAND, arguments=[argument]),
+    )
 
 
 def retarget_title(project: ProjectState, finding: Finding, fix: Fix, release: str) -> str:

@@ -139,6 +139,21 @@ class FieldsafeServer(LanguageServer):
     def notify(self, method: str, payload: Any) -> None:
         self.protocol.notify(method, payload)
 
+    async def ask(self, question: str, choices: list[str]) -> str | None:
+        if not choices:
+            return None
+        params = types.ShowMessageRequestParams(
+            type=types.MessageType.Warning,
+            message=question,
+            actions=[types.MessageActionItem(title=c) for c in choices],
+        )
+        try:
+            answer = await self.window_show_message_request_async(params)
+        except Exception as exc:  # the client cannot ask: treat as "no"
+            log.info("showMessageRequest failed: %s", exc)
+            return None
+        return answer.title if answer is not None else None
+
     def progress(self, title: str, *, cancellable: bool = True) -> features.FeatureProgress:
         return features.FeatureProgress(self, title, cancellable=cancellable, enabled=self.supports_progress())
 

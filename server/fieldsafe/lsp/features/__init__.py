@@ -79,6 +79,9 @@ class FeatureHost(Protocol):
     def notify(self, method: str, payload: Any) -> None:
         """A custom notification (e.g. ``fieldsafe/flash``) to every client that listens."""
 
+    async def ask(self, question: str, choices: list[str]) -> str | None:
+        """``window/showMessageRequest``: the chosen title, or None (dismissed, or the client cannot ask)."""
+
     def progress(self, title: str, *, cancellable: bool = True) -> FeatureProgress:
         """A fresh ``$/progress`` reporter (does nothing when the client cannot show progress)."""
 
