@@ -215,13 +215,18 @@ def test_update_runs_module_by_module_and_resumes(tmp_path: Path) -> None:
         _module_files(cloud, planned.plan)
     except (ImportError, TypeError) as exc:
         pytest.skip(f"modules.build_module not available yet: {exc}")
-    stops = iter([False, False, True])
+    record = tmp_path / f"{raw['id']}.json"
+
+    def two_confirmed() -> bool:  # stop ("kill") once two modules are confirmed applied
+        saved = osupdate.ProgressFile.load(record)
+        return saved is not None and len(saved.done) >= 2
+
     first = osupdate.run_update(
         cloud,  # type: ignore[arg-type]
         "field-unit-7",
         "2.3.1",
         state_dir=tmp_path,
-        should_stop=lambda: next(stops, True),
+        should_stop=two_confirmed,
     )
     assert first.outcome == "cancelled" and [s.outcome for s in first.steps][:2] == ["done", "done"]
     assert (tmp_path / f"{raw['id']}.json").is_file()
