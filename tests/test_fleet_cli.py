@@ -99,3 +99,53 @@ def test_release_usage_errors(emu: EmulatorServer, tmp_path: Path, capsys) -> No
     junk = tmp_path / "junk.bin"
     junk.write_bytes(b"nope")
     assert main(["release", "trackers", "--binary", str(junk), "--version", "3", "--product-default"]) == 2
+
+
+def _sources(root: Path) -> Path:
+    (root / "src").mkdir(parents=True, exist_ok=True)
+    (root / "src" / "app.cpp").write_text('#include "Particle.h"\nvoid setup() {}\nvoid loop() {}\n')
+    (root / "project.properties").write_text("name=app\n")
+    return root
+
+
+def test_check_applies_the_fleet_target_in_ci(emu: EmulatorServer, tmp_path: Path, capsys) -> None:
+    project = _sources(_project(tmp_path / "p", "6.3.4"))
+    assert main(["check", str(project), "--json"]) == 1  # healed and stuck devices: CI fails
+    body = json.loads(capsys.readouterr().out)
+    codes = [f["code"] for f in body["findings"]]
+    assert "FS501" in codes
+    fleet_target = next(t for t in body["target"]["targets"] if t["kind"] == "fleet")
+    assert fleet_target["devices"] == 998 and fleet_target["floor"] == "2.3.1"
+    # the beta group has no stuck devices: healed updates pass when the project allows them
+    assert main(["check", str(project), "--target", "product:trackers", "--groups", "beta"]) == 1
+    capsys.readouterr()
+    status = main(["check", str(project), "--target", "product:trackers", "--groups", "beta", "--allow-healed-updates"])
+    err = capsys.readouterr().err
+    assert status == 0 and "target fleet trackers: 100 devices, floor 2.3.1" in err
+
+
+def test_check_at_the_floor_passes_and_project_policy_is_read(emu: EmulatorServer, tmp_path: Path, capsys) -> None:
+    project = _sources(_project(tmp_path / "p", "2.3.1"))
+    assert main(["check", str(project), "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert "FS502" in [f["code"] for f in body["findings"]]
+    allowed = _sources(
+        _project(
+            tmp_path / "q", "6.3.4", ',\n  "fieldsafe.targetGroups": ["beta"],\n  "fieldsafe.allowHealedUpdates": true'
+        )
+    )
+    assert main(["check", str(allowed)]) == 0
+
+
+def test_bad_fleet_settings_are_usage_errors(emu: EmulatorServer, tmp_path: Path, capsys) -> None:
+    project = _sources(_project(tmp_path / "p", "2.3.1", ',\n  "fieldsafe.targetGroups": "beta"'))
+    assert main(["check", str(project)]) == 2
+    assert '"fieldsafe.targetGroups" must be an array' in capsys.readouterr().err
+    assert main(["check", str(_sources(tmp_path / "r")), "--target", "2.3.1", "--groups", "beta"]) == 2
+
+
+def test_unknown_target_product_fails_ci(emu: EmulatorServer, tmp_path: Path, capsys) -> None:
+    project = _sources(_project(tmp_path / "p", "2.3.1"))
+    assert main(["check", str(project), "--target", "product:nope", "--json"]) == 1
+    body = json.loads(capsys.readouterr().out)
+    assert "FS509" in [f["code"] for f in body["findings"]]

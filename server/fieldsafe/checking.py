@@ -1,4 +1,4 @@
-"""Check a project's targets: the pin, and the devices (later fleets) it is meant to run on.
+"""Check a project's targets: the pin, and the devices and fleets (``fieldsafe.fleetcheck``) it is meant to run on.
 
 Why one module for both faces: ``fieldsafe check``/``fieldsafe compile`` (what CI runs) and the
 language server (what the editor shows) must reach the same verdict for the same project, including
@@ -56,6 +56,8 @@ class TargetRef:
     kind: str
     name: str
     setting: str = DEVICE_KEY  # where the user said it: "particle.targetDevice", "--target device:NAME"
+    groups: tuple[str, ...] = ()  # fleet: fieldsafe.targetGroups / --groups
+    allow_healed: bool = False  # fleet: fieldsafe.allowHealedUpdates / --allow-healed-updates
 
     def label(self) -> str:
         return f"{self.kind} {self.name}"
@@ -68,6 +70,7 @@ class Lookup:
     raw: dict[str, Any] | None
     age_seconds: float | None = None
     error: CloudError | None = None
+    listing: Any = None  # fleet: the fieldsafe.fleetlisting.FleetListing (raw is then {"product": name})
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,7 @@ class TargetReport:
     findings: list[Finding] = field(default_factory=list)
     checked: list[CheckedTarget] = field(default_factory=list)
     unchecked: list[UncheckedTarget] = field(default_factory=list)
+    fleets: list[Any] = field(default_factory=list)  # fieldsafe.fleetcheck.CheckedFleet
 
     def exit_status(self, more: Iterable[Finding] = ()) -> int:
         """The CI policy (README "Exit status"): 1 on any error, unknown release or unchecked target, else 0."""
@@ -150,7 +154,9 @@ class TargetReport:
             "release": self.release,
             "platform": platform.name if platform else None,
             "platform_id": self.platform_id,
-            "targets": [t.to_json() for t in self.checked] + [t.to_json() for t in self.unchecked],
+            "targets": [t.to_json() for t in self.checked]
+            + [t.to_json() for t in self.fleets]
+            + [t.to_json() for t in self.unchecked],
         }
 
 
@@ -162,13 +168,22 @@ def exit_status(findings: Iterable[Finding]) -> int:
 # ------------------------------------------------------------------------------------------ what to check
 
 
-def project_targets(settings: WorkbenchSettings | None, *, device_override: str | None = None) -> list[TargetRef]:
-    """The project's targets: an explicit ``device:NAME`` replaces ``particle.targetDevice``."""
+def project_targets(
+    settings: WorkbenchSettings | None, *, device_override: str | None = None, fleet_override: Any = None
+) -> list[TargetRef]:
+    """The project's targets: an explicit ``device:NAME`` replaces ``particle.targetDevice``; an explicit
+    ``product:SLUG`` (a ``fleettarget.FleetTarget``) replaces ``fieldsafe.targetProduct``. Both kinds are checked."""
+    refs: list[TargetRef] = []
     if device_override is not None:
-        return [TargetRef("device", device_override, f"--target device:{device_override}")]
-    if settings is not None and settings.target_device:
-        return [TargetRef("device", settings.target_device, DEVICE_KEY)]
-    return []
+        refs.append(TargetRef("device", device_override, f"--target device:{device_override}"))
+    elif settings is not None and settings.target_device:
+        refs.append(TargetRef("device", settings.target_device, DEVICE_KEY))
+    fleet = fleet_override if fleet_override is not None else getattr(settings, "fleet", None)
+    if fleet is not None:
+        from fieldsafe import fleetcheck
+
+        refs.append(fleetcheck.fleet_ref(fleet))
+    return refs
 
 
 def project_root(path: Path) -> Path:
@@ -228,6 +243,10 @@ def lookup_targets(
             out[ref] = Lookup(None, None, error)
         elif ref.kind == "device":
             out[ref] = lookup_device(client, ref.name, offline=offline)
+        elif ref.kind == "fleet":
+            from fieldsafe import fleetcheck
+
+            out[ref] = fleetcheck.lookup_fleet(client, ref, offline=offline)
     return out
 
 
@@ -238,13 +257,14 @@ def check_project_targets(
     *,
     offline: bool = False,
     cloud_error: CloudError | None = None,
+    fleet_override: Any = None,
 ) -> TargetReport:
     """The CLI's path: the resolved build ``target`` checked against the project's targets.
 
     A ``device:NAME`` target was looked up while resolving it; its answer is reused, not fetched twice.
     """
     device = target.device_name if target.source == "device" else None
-    refs = project_targets(settings, device_override=device)
+    refs = project_targets(settings, device_override=device, fleet_override=fleet_override)
     known: dict[TargetRef, Lookup] = {}
     if device is not None and target.device is not None:
         known[refs[0]] = Lookup(target.device, target.device_age)
@@ -277,6 +297,10 @@ def evaluate(
             continue  # a kind this build does not look up (yet)
         if ref.kind == "device":
             _evaluate_device(report, ref, lookup, pin, platform)
+        elif ref.kind == "fleet":
+            from fieldsafe import fleetcheck
+
+            fleetcheck.evaluate_fleet(report, ref, lookup, pin, platform)
     report.findings = _unique(report.findings)
     return report
 

@@ -29,6 +29,11 @@ FLEET_KEYS = (PRODUCT_KEY, GROUPS_KEY, ALLOW_HEALED_KEY)
 class FleetTargetError(ValueError):
     """A fleet setting or flag cannot be used; the message names the file (line) or flag and the fix."""
 
+    def __init__(self, message: str, line: int | None = None, column: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+        self.column = column
+
 
 @dataclass(frozen=True)
 class FleetTarget:
@@ -120,7 +125,7 @@ def from_settings_text(text: str, path: Path, rel: str = ".vscode/settings.json"
 def _wrong(text: str, path: Path, rel: str, key: str, why: str) -> FleetTargetError:
     span = _span(text, key, rel)
     where = f"{path}:{span.line}:{span.column}" if span else str(path)
-    return FleetTargetError(f'{where}: "{key}" {why}')
+    return FleetTargetError(f'{where}: "{key}" {why}', span.line if span else None, span.column if span else None)
 
 
 def read(root: Path) -> FleetTarget | None:

@@ -962,6 +962,7 @@ class WorkbenchSettings:
     target_platform: str | None
     target_device: str | None
     path: Path
+    fleet: Any = None  # fieldsafe.fleettarget.FleetTarget when fieldsafe.targetProduct is set
 
     @property
     def exists(self) -> bool:
@@ -1000,7 +1001,23 @@ def settings_from_text(text: str, path: Path) -> WorkbenchSettings:
                 col,
             )
         values[key] = raw.strip() if isinstance(raw, str) and raw.strip() else None
-    return WorkbenchSettings(values[KEY_FIRMWARE_VERSION], values[KEY_TARGET_PLATFORM], values[KEY_TARGET_DEVICE], path)
+    return WorkbenchSettings(
+        values[KEY_FIRMWARE_VERSION],
+        values[KEY_TARGET_PLATFORM],
+        values[KEY_TARGET_DEVICE],
+        path,
+        _fleet_target(text, path),
+    )
+
+
+def _fleet_target(text: str, path: Path) -> Any:
+    """``fieldsafe.targetProduct`` / ``targetGroups`` / ``allowHealedUpdates`` (``fieldsafe.fleettarget``)."""
+    from fieldsafe import fleettarget
+
+    try:
+        return fleettarget.from_settings_text(text, path)
+    except fleettarget.FleetTargetError as exc:
+        raise ProjectSettingsError(str(exc), path, exc.line, exc.column) from None
 
 
 def read_settings(root: Path | str) -> WorkbenchSettings:

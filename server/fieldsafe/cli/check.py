@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fieldsafe.cli.fleet import add_target_arguments, say_fleets, split_fleet_target
 from fieldsafe.findings import Finding, Severity
 
 if TYPE_CHECKING:
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
 
 TARGET_HELP = (
     "what to check against instead of the pin: a release (2.3.1), a range or word (latest-lts, ^5.3.0), "
-    "or device:NAME (the Device OS that device runs, and the device itself)"
+    "or device:NAME (the Device OS that device runs, and the device itself), or product:SLUG (check the pin "
+    "against the product's fleet, with --groups a,b)"
 )
 EPILOG = (
     "The project is found by walking up from PROJECT (run it from src/ too). When the project names a target "
@@ -58,6 +60,7 @@ def register(subparsers: Any) -> None:
         "--offline", action="store_true", help="do not ask the cloud: use the last known device state (and its age)"
     )
     p.add_argument("--json", action="store_true", help="print the target checked and the findings as JSON")
+    add_target_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -79,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     root = checking.project_root(given.resolve())
     try:
         settings = read_settings(root)
-    except ProjectSettingsError as exc:
+        fleet_override = split_fleet_target(args, settings)
+    except (ProjectSettingsError, ValueError) as exc:
         return _usage(str(exc))
     if not (args.target or settings.firmware_version):
         return _usage(
@@ -89,12 +93,16 @@ def run(args: argparse.Namespace) -> int:
     sources = apilint.source_files(root)
     if not sources:  # a green check that looked at nothing would hide a wrong path in CI
         return _usage(f"no source files (.ino, .cpp, .c, .h) in {root}; pass the project folder (the one with src/)")
-    wants_cloud = bool(settings.target_device) or (args.target or "").startswith(DEVICE_PREFIX)
+    wants_cloud = (
+        bool(settings.target_device)
+        or (args.target or "").startswith(DEVICE_PREFIX)
+        or bool(fleet_override or settings.fleet)
+    )
     client, cloud_error = checking.open_cloud() if wants_cloud else (None, None)  # offline: its cache
     if (args.target or "").startswith(DEVICE_PREFIX) and client is None:
         return _usage(str(cloud_error))
     if not (args.platform or settings.target_platform) and not (args.target or "").startswith(DEVICE_PREFIX):
-        return _without_platform(args, root, settings, sources, client, cloud_error)
+        return _without_platform(args, root, settings, sources, client, cloud_error, fleet_override)
     try:
         target = resolve_target(
             root,
@@ -113,8 +121,11 @@ def run(args: argparse.Namespace) -> int:
     except CloudError as exc:
         print(f"fieldsafe check: {args.target}: {exc}", file=sys.stderr)
         return 1
-    report = checking.check_project_targets(settings, client, target, offline=args.offline, cloud_error=cloud_error)
+    report = checking.check_project_targets(
+        settings, client, target, offline=args.offline, cloud_error=cloud_error, fleet_override=fleet_override
+    )
     _say_target(root, given, target, report)
+    say_fleets("fieldsafe check", report)
     findings = list(report.findings)
     try:
         findings += apilint.lint_project(
@@ -134,6 +145,7 @@ def _without_platform(
     sources: list[str],
     client: ParticleCloud | None,
     cloud_error: CloudError | None,
+    fleet_override: Any = None,
 ) -> int:
     """No platform pinned or given: an exact release is checked alone (API lint for every platform)."""
     from fieldsafe import apilint, checking
@@ -146,7 +158,7 @@ def _without_platform(
         return _usage(
             f"{where} {spec!r} is not a Device OS version; a range (latest-lts, ^5.3.0, 4.x) also needs --platform"
         )
-    refs = checking.project_targets(settings)
+    refs = checking.project_targets(settings, fleet_override=fleet_override)
     lookups = checking.lookup_targets(refs, client, offline=args.offline, cloud_error=cloud_error)
     report = checking.evaluate(spec, None, refs, lookups)
     print(f"fieldsafe check: checking against Device OS {spec} (no platform pinned: every platform)", file=sys.stderr)

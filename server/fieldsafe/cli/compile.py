@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fieldsafe.cli.fleet import add_target_arguments, say_fleets, split_fleet_target
+
 if TYPE_CHECKING:
     from fieldsafe.compilejob import CompileOutcome
     from fieldsafe.findings import Finding
@@ -55,6 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--follow-symlinks", action="store_true", help="upload files behind symlinks too")
+    add_target_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -63,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from fieldsafe import checking
     from fieldsafe.cloud import CloudError, ConfigError, ParticleCloud, resolve_config
     from fieldsafe.compilejob import compile_project, gather_files, has_compile_units
+    from fieldsafe.fleettarget import FleetTargetError
     from fieldsafe.project import ProjectSettingsError, Skipped, read_settings
     from fieldsafe.targets import TargetError, UnknownRelease, resolve_target
 
@@ -81,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     skipped: list[Skipped] = []
     try:
         settings = read_settings(root)
+        fleet_override = split_fleet_target(args, settings)
         cloud = ParticleCloud(resolve_config())
         target = resolve_target(
             root, platform=args.platform, target=args.target, cloud=cloud, settings=settings, strict=False
@@ -89,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     except UnknownRelease as exc:  # the CI policy: an unknown release fails like in ``check`` (exit 1)
         _print_findings([exc.finding], args.json, {"ok": False, "findings": [exc.finding.to_json()]})
         return checking.exit_status([exc.finding])
-    except (TargetError, ConfigError, ProjectSettingsError) as exc:
+    except (TargetError, ConfigError, ProjectSettingsError, FleetTargetError) as exc:
         print(f"fieldsafe compile: {exc}", file=sys.stderr)
         return 2
     except CloudError as exc:
@@ -109,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    report = checking.check_project_targets(settings, cloud, target)
+    report = checking.check_project_targets(settings, cloud, target, fleet_override=fleet_override)
+    say_fleets("fieldsafe compile", report)
     report.findings = [f for f in report.findings if f.code != "FS115"]  # said once above, as the drift warning
     blocking = report.blocking()
     if blocking:  # e.g. a device of another platform: say so instead of building for a board nobody asked for

@@ -82,21 +82,10 @@ def load_listing(args: argparse.Namespace, product: str, prog: str) -> Any:
 
 
 def listing_findings(listing: Any, ctx: Any) -> list[Any]:
-    """FS506 (incomplete) / FS507 (from the cache, with its age) for a listing."""
-    from fieldsafe import fleetfindings
-    from fieldsafe.compat import age_phrase
+    """FS506 (incomplete) / FS507 (from the cache, with its age) for a listing (the engine's wording)."""
+    from fieldsafe.fleetcheck import listing_findings as engine
 
-    out = []
-    if not listing.complete:
-        out.append(
-            fleetfindings.listing_incomplete(
-                ctx, listed=listing.listed, expected=listing.expected, missing=listing.missing_text()
-            )
-        )
-    if listing.source == "cache" and listing.cache_reason != "listed recently":
-        age = listing.age_seconds or 0.0
-        out.append(fleetfindings.listing_cached(ctx, age_phrase(age), age, listing.cache_reason))
-    return out
+    return engine(listing, ctx)
 
 
 def _pin(args: argparse.Namespace, platform_id: int) -> tuple[Any, str | None] | int:
@@ -239,3 +228,37 @@ def _print_text(
         print(f"{f.severity.label}: {f.message} [{f.code}]")
         for fix in f.fixes:
             print(f"  fix: {fix.title}")
+
+
+def add_target_arguments(p: argparse.ArgumentParser) -> None:
+    """``--groups`` and ``--allow-healed-updates`` for check/compile (``--target product:SLUG`` is their --target)."""
+    p.add_argument("--groups", metavar="A,B", help="with --target product:SLUG: the groups a release would go to")
+    p.add_argument(
+        "--allow-healed-updates",
+        action="store_true",
+        help="the fleet may be updated through Safe Mode and the healer (as fieldsafe.allowHealedUpdates)",
+    )
+
+
+def split_fleet_target(args: argparse.Namespace, settings: Any) -> Any:
+    """The fleet target from ``--target product:SLUG --groups`` (which then leaves ``args.target`` to the pin),
+    else the project's ``fieldsafe.targetProduct`` with ``--allow-healed-updates`` applied; raises FleetTargetError."""
+    from dataclasses import replace
+
+    from fieldsafe import fleettarget
+
+    allow = bool(getattr(args, "allow_healed_updates", False))
+    override = fleettarget.from_flags(args.target, getattr(args, "groups", None), allow)
+    if override is not None:
+        args.target = None
+        return override
+    current = getattr(settings, "fleet", None)
+    if current is not None and allow:
+        return replace(current, allow_healed=True)
+    return None
+
+
+def say_fleets(prog: str, report: Any) -> None:
+    """One stderr line per fleet target checked (``trackers: 1,204 devices, floor 2.3.1``)."""
+    for checked in getattr(report, "fleets", ()):
+        print(f"{prog}: target fleet {checked.describe()}", file=sys.stderr)

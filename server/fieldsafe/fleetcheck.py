@@ -1,0 +1,138 @@
+"""The fleet target inside ``fieldsafe.checking``: ``kind="fleet"`` refs, their lookup and their verdict.
+
+Why here and not in ``checking``: the device check and the fleet check share the engine's shape (refs,
+lookups, one report, one CI policy), but the fleet side has its own listing (``fleetlisting``), numbers
+(``fleet``) and words (``fleetfindings``). ``checking`` calls the three functions below; CLI check/compile
+and the language server then show fleet findings with no code of their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from fieldsafe import fleetfindings
+from fieldsafe.fleettarget import PRODUCT_KEY, FleetTarget
+
+if TYPE_CHECKING:
+    from fieldsafe.checking import Lookup, TargetRef, TargetReport
+    from fieldsafe.cloud import ParticleCloud
+
+
+def fleet_ref(target: FleetTarget) -> TargetRef:
+    from fieldsafe.checking import TargetRef
+
+    setting = PRODUCT_KEY if target.source == "settings" else f"--target product:{target.product}"
+    return TargetRef("fleet", target.product, setting, target.groups, target.allow_healed)
+
+
+def lookup_fleet(client: ParticleCloud, ref: TargetRef, *, offline: bool = False, refresh: bool = False) -> Lookup:
+    """The product's listing: the saved one when fresh (or ``offline``), else listed again; never raises."""
+    from fieldsafe import cloud, fleetlisting
+    from fieldsafe.checking import Lookup
+
+    source = fleetlisting.FleetSource(client.config, cloud=client)
+    try:
+        listing = source.get(ref.name, offline=offline, refresh=refresh)
+    except LookupError as exc:
+        return Lookup(None, None, cloud.Offline(str(exc), host=client.config.host))
+    except cloud.CloudError as exc:
+        return Lookup(None, None, exc)
+    return lookup_from_listing(listing)
+
+
+def lookup_from_listing(listing: Any) -> Lookup:
+    from fieldsafe.checking import Lookup
+
+    return Lookup({"product": listing.product}, listing.age_seconds, None, listing)
+
+
+@dataclass(frozen=True)
+class CheckedFleet:
+    """A fleet target whose listing was known, with what the pin means for it (for status, hover, JSON)."""
+
+    ref: Any
+    listing: Any
+    targeted: Any  # fleet.Histogram of the devices a release to the groups would reach
+    platform_id: int | None
+    floor: str | None
+    impact: Any  # fleet.Impact of the pin (None without a pin)
+
+    def describe(self) -> str:
+        """``trackers: 1,204 devices, floor 2.3.1`` (the status item's text)."""
+        floor = f", floor {self.floor}" if self.floor else ""
+        return f"{self.listing.slug or self.ref.name}: {self.targeted.total:,} devices{floor}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "fleet",
+            "name": self.ref.name,
+            "setting": self.ref.setting,
+            "checked": True,
+            "groups": list(self.ref.groups),
+            "platform_id": self.platform_id,
+            "devices": self.targeted.total,
+            "devices_in_product": self.listing.histogram.total,
+            "floor": self.floor,
+            "complete": self.listing.complete,
+            "age_seconds": self.listing.age_seconds,
+            "source": "live" if self.listing.source == "cloud" else "cache",
+            "reason": None,
+        }
+
+
+def listing_findings(listing: Any, ctx: fleetfindings.FleetContext) -> list[Any]:
+    """FS506 (incomplete, what is missing) and FS507 (the saved listing, with its age, when the cloud failed)."""
+    from fieldsafe.compat import age_phrase
+
+    out = []
+    if not listing.complete:
+        out.append(
+            fleetfindings.listing_incomplete(
+                ctx, listed=listing.listed, expected=listing.expected, missing=listing.missing_text()
+            )
+        )
+    if listing.source == "cache" and listing.cache_reason not in ("listed recently", ""):
+        age = listing.age_seconds or 0.0
+        out.append(fleetfindings.listing_cached(ctx, age_phrase(age), age, listing.cache_reason))
+    return out
+
+
+def evaluate_fleet(report: TargetReport, ref: TargetRef, lookup: Lookup, pin: str | None, platform: Any) -> None:
+    """Add the fleet's findings (FS501-FS509) for the pin to ``report``; an unreadable fleet is FS509/FS404."""
+    from fieldsafe import cloud, fleet, platforms
+    from fieldsafe.checking import UncheckedTarget, target_unchecked
+    from fieldsafe.versions import catalog
+
+    ctx = fleetfindings.FleetContext(product=ref.name, groups=ref.groups)
+    listing = lookup.listing
+    if listing is None:
+        reason = str(lookup.error) if lookup.error else "the listing failed"
+        report.unchecked.append(UncheckedTarget(ref, reason))
+        if isinstance(lookup.error, cloud.NotFound | cloud.Forbidden):
+            report.findings.append(fleetfindings.target_unreadable(ctx, reason))
+        else:
+            report.findings.append(
+                target_unchecked(
+                    ref,
+                    lookup.error,
+                    fix="connect and check again (a listing saved by an earlier online run is used offline), "
+                    "or run `fieldsafe fleet " + ref.name + "` once online",
+                )
+            )
+        return
+    found = platforms.find(platform) if platform not in (None, "") else None
+    platform_id = found.id if found else (report.platform_id or listing.platform_id)
+    targeted = fleet.target_devices(listing.histogram, listing.releases, ref.groups)
+    low = fleet.floor(targeted, platform_id) if platform_id is not None else None
+    row = catalog().release(pin) if pin else None
+    impact = None
+    report.findings.extend(listing_findings(listing, ctx))
+    if targeted.total == 0:
+        report.findings.append(fleetfindings.no_devices(ctx, listing.product_groups))
+    elif row is not None and platform_id is not None:
+        report.findings.extend(
+            fleetfindings.impact_findings(targeted, row, platform_id, ctx, allow_healed=ref.allow_healed)
+        )
+        impact = fleet.evaluate(targeted, row, platform_id, allow_healed=ref.allow_healed)
+    report.fleets.append(CheckedFleet(ref, listing, targeted, platform_id, str(low.version) if low else None, impact))
