@@ -134,3 +134,32 @@ def test_particle_compile_error_fails_the_cli(emu: EmulatorServer, tmp_path: Pat
     # particle-cli prints the build log itself: the gcc diagnostic on the user's .ino line
     assert "src/proj.ino:2:2: error: #error" in output
     assert emu.seen("/v1/binaries", "POST")[0].status == 200
+
+
+def test_particle_product_device_list_pages_a_generated_fleet(tmp_path: Path) -> None:
+    """``particle product device list`` (api-js ``listDevices``: ``per_page``, ``page``, ``groups``, ``deviceName``)."""
+    _require_cli()
+    from fieldsafe.emulator.state import parse_state
+
+    spec = {"seed": 5, "devices": 150, "platform": "boron", "device_os": {"4.0.2": 1}, "groups": {"beta": 0.3}}
+    state = parse_state({"tokens": [TOKEN], "fleets": [spec]}, "interop-fleet")
+    with EmulatorServer(state) as server:
+        env = _particle_home(tmp_path, server.url)
+        listed = _particle(["product", "device", "list", "boron-fleet"], env, tmp_path)
+        assert listed.returncode == 0, listed.stdout + listed.stderr
+        assert listed.stdout.count("(Product 40013)") == 25  # one default page
+        seen: set[str] = set()
+        for page in (1, 2):
+            result = _particle(
+                ["product", "device", "list", "40013", "--json", "--limit", "100", "--page", str(page)], env, tmp_path
+            )
+            assert result.returncode == 0, result.stdout + result.stderr
+            seen |= {d["id"] for d in json.loads(result.stdout)["data"]}
+        assert seen == {d.id for d in state.devices}
+        beta = _particle(
+            ["product", "device", "list", "40013", "--groups", "beta", "--json", "--limit", "100"], env, tmp_path
+        )
+        ids = {d["id"] for d in json.loads(beta.stdout)["data"]}
+        assert ids == {d.id for d in state.devices if "beta" in d.groups}
+        queries = [r.query for r in server.seen("/v1/products/*/devices")]
+        assert {"page": ["2"], "per_page": ["100"]} in queries and any("groups" in q for q in queries)

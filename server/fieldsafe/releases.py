@@ -18,10 +18,10 @@ Quarantined (and denied) devices are not yet members of the fleet and get nothin
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 
 class TargetReason(StrEnum):
@@ -84,6 +84,21 @@ class ProductReleases:
         return out
 
 
+class Targetable(Protocol):
+    """What the precedence reads from a device: :class:`DeviceTargeting`, or the emulator's own devices."""
+
+    @property
+    def development(self) -> bool: ...
+    @property
+    def desired_firmware_version(self) -> int | None: ...
+    @property
+    def groups(self) -> Sequence[str]: ...
+    @property
+    def firmware_version(self) -> int | None: ...
+    @property
+    def quarantined(self) -> bool: ...
+
+
 @dataclass(frozen=True)
 class DeviceTargeting:
     """What the precedence needs to know about one product device."""
@@ -121,7 +136,7 @@ class Target:
     group: str | None = None  # the group whose release it is, for reason GROUP
 
 
-def target_for(device: DeviceTargeting, releases: ProductReleases) -> Target:
+def target_for(device: Targetable, releases: ProductReleases) -> Target:
     """The documented precedence (module docstring), first rule that applies wins."""
     if device.quarantined:
         return Target(None, TargetReason.QUARANTINED)
@@ -161,7 +176,7 @@ class Reach:
 
 
 def reach(
-    devices: Iterable[DeviceTargeting],
+    devices: Iterable[Targetable],
     releases: ProductReleases,
     version: int,
     *,

@@ -14,12 +14,15 @@ import base64
 import datetime as dt
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Protocol
 
 from fieldsafe.emulator.faults import FaultError, FaultRule, make_rule
+from fieldsafe.releases import ProductReleases
 
 DEVICE_ID = re.compile(r"^[0-9a-f]{24}$")
 AGO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
@@ -42,9 +45,23 @@ def iso(when: dt.datetime | None) -> str | None:
     return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
-@dataclass
+# Fields whose changes invalidate the product listing's cached sort orders and filter results
+# (``listing.py``). Device.__setattr__ counts assignments per field; so ASSIGN (``d.groups = (...)``),
+# never mutate a device's containers in place.
+TRACKED_FIELDS = frozenset(
+    {"id", "name", "product_id", "groups", "firmware_version", "last_heard", "quarantined", "serial_number", "owned"}
+)
+CHANGES: dict[str, int] = dict.fromkeys(TRACKED_FIELDS, 0)
+NO_VARIABLES: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(slots=True)
 class Device:
-    """One device as the cloud knows it (only what fieldsafe and particle-cli look at)."""
+    """One device as the cloud knows it (only what fieldsafe and particle-cli look at).
+
+    Slotted: a generated product holds up to 100,000 of them (docs/emulator.md, "Fleet generator").
+    Containers are immutable (tuples, a read-only mapping) so generated devices can share them.
+    """
 
     id: str
     name: str
@@ -55,31 +72,45 @@ class Device:
     online: bool
     last_heard: dt.datetime | None
     owned: bool = True
-    groups: list[str] = field(default_factory=list)
+    groups: Sequence[str] = ()
     firmware_updates_enabled: bool = True
     firmware_updates_forced: bool = False
     development: bool = False
     quarantined: bool = False
     denied: bool = False
     firmware_version: int | None = None
+    desired_firmware_version: int | None = None
+    status: str = "normal"  # "normal" | "safe_mode" (the OTA simulator sets it)
     notes: str | None = None
     serial_number: str | None = None
     iccid: str | None = None
     imei: str | None = None
     last_ip_address: str | None = None
     last_app: str | None = None
-    functions: list[str] = field(default_factory=list)
-    variables: dict[str, str] = field(default_factory=dict)
-    status: str = "normal"  # "safe_mode" while the field simulator has it in Safe Mode
+    functions: Sequence[str] = ()
+    variables: Mapping[str, str] = field(default_factory=lambda: NO_VARIABLES)
     healer: bool | None = None  # per-device override of the healer policy (None = follow fieldsafe.policy)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in TRACKED_FIELDS:
+            CHANGES[name] += 1
 
     @property
     def in_product(self) -> bool:
         """particle-cli's rule: a developer device has ``product_id == platform_id``."""
         return self.product_id != self.platform_id
 
-    def to_api(self, *, detail: bool, default_build_target: str | None = None) -> dict[str, Any]:
-        """The JSON object the real API returns for this device (list item, or single-device detail)."""
+    def to_api(
+        self, *, detail: bool, default_build_target: str | None = None, targeted: int | None = None
+    ) -> dict[str, Any]:
+        """The JSON object the real API returns for this device (list item, or single-device detail).
+
+        Keys the real API leaves out rather than sending null: a quarantined device has no ``groups``,
+        ``firmware_version``, ``desired_firmware_version`` or ``targeted_firmware_release_version``
+        (apidoc example), and a device that never ran product firmware has no ``firmware_version``
+        (particle-cli fixture). ``targeted`` is the release precedence's answer (``fieldsafe.releases``).
+        """
         body: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
@@ -104,22 +135,52 @@ class Device:
         if self.cellular:
             body.update({"iccid": self.iccid, "last_iccid": self.iccid, "imei": self.imei})
         if self.in_product:
-            body.update(
-                {
-                    "firmware_product_id": self.product_id,
-                    "firmware_version": self.firmware_version,
-                    "desired_firmware_version": None,
-                    "targeted_firmware_release_version": self.firmware_version,
-                    "development": self.development,
-                    "quarantined": self.quarantined,
-                    "denied": self.denied,
-                    "groups": list(self.groups),
-                }
-            )
+            body["firmware_product_id"] = self.product_id
+            body["development"] = self.development
+            body["quarantined"] = self.quarantined
+            body["denied"] = self.denied
+            if not self.quarantined:
+                if self.firmware_version is not None:
+                    body["firmware_version"] = self.firmware_version
+                body["desired_firmware_version"] = self.desired_firmware_version
+                body["targeted_firmware_release_version"] = targeted
+                body["groups"] = list(self.groups)
         if detail:
             body["functions"] = list(self.functions)
             body["variables"] = dict(self.variables)
         return body
+
+
+GROUP_NAME = re.compile(r"^[a-z0-9_-]{1,64}$")
+DEFAULT_GROUP_COLOR = "#0ea5e9"
+
+
+@dataclass
+class Group:
+    """A product device group (``/v1/products/:p/groups``); its release lives in ``Product.releases``."""
+
+    name: str
+    description: str = ""
+    color: str = DEFAULT_GROUP_COLOR
+
+
+@dataclass
+class ProductFirmware:
+    """One uploaded product firmware version. ``data`` is None for a generated fleet's versions
+    (they have a size but no binary to download)."""
+
+    version: int
+    title: str
+    size: int
+    uploaded_on: dt.datetime
+    description: str = ""
+    filename: str = "firmware.bin"
+    uploaded_by: str = "demo@fieldsafe.invalid"
+    data: bytes | None = None
+    mandatory: bool = False
+    intelligent: bool = False
+    released_at: dt.datetime | None = None
+    id: str = ""
 
 
 @dataclass
@@ -129,16 +190,31 @@ class Product:
     name: str
     platform_id: int
     description: str = ""
-    groups: list[str] = field(default_factory=list)
+    groups: dict[str, Group] = field(default_factory=dict)
+    firmware: dict[int, ProductFirmware] = field(default_factory=dict)
+    releases: ProductReleases = field(default_factory=ProductReleases)
+    require_running_before_release: bool = True
+    user: str = "demo@fieldsafe.invalid"
+
+    def ensure_group(self, name: str) -> Group:
+        """The group ``name``, created on first use (device group edits may name new groups)."""
+        group = self.groups.get(name)
+        if group is None:
+            group = self.groups[name] = Group(name)
+        return group
 
     def to_api(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "slug": self.slug,
-            "name": self.name,
             "platform_id": self.platform_id,
+            "name": self.name,
+            "slug": self.slug,
             "description": self.description,
+            "subscription_id": None,
+            "user": self.user,
             "groups": list(self.groups),
+            "settings": {"location": {}, "known_application": {"opt_in": False}, "quarantine": False},
+            "device_protection": "disabled",
         }
 
 
@@ -159,6 +235,30 @@ class StoredBinary:
     platform_id: int | None = None
 
 
+class EventSink(Protocol):
+    """Where the emulator publishes cloud events (the SSE bus sets itself here; see docs/emulator.md)."""
+
+    def publish(
+        self, name: str, data: str, *, coreid: str, product_id: int | None = None, version: int | None = None,
+        userid: str = "",
+    ) -> None: ...  # fmt: skip
+
+
+class NullEvents:
+    """The default sink: events go nowhere until an event bus replaces it."""
+
+    def publish(self, name: str, data: str, **_: Any) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """Per-client request budget: ``requests`` per sliding ``window`` seconds (the cloud: 10,000 / 5 min)."""
+
+    requests: int = 10_000
+    window: float = 300.0
+
+
 @dataclass
 class EmulatorState:
     """Everything the emulator serves. ``source`` names where it came from (for error messages)."""
@@ -171,24 +271,47 @@ class EmulatorState:
     binaries: dict[str, StoredBinary] = field(default_factory=dict)
     faults: list[FaultRule] = field(default_factory=list)
     clock: float | str | None = None  # field simulator clock: simulated seconds per second, "manual" or "instant"
+    rate_limit: RateLimit | None = None
     source: str = "<memory>"
+    events: EventSink = field(default_factory=NullEvents)
+    membership: int = 0  # bumped by add_device/remove_device (listing caches key on it and len(devices))
+    _by_id: dict[str, Device] = field(default_factory=dict, repr=False)
+    _by_name: dict[str, Device] = field(default_factory=dict, repr=False)
+    _lookup_key: tuple[int, ...] = field(default=(), repr=False)
+
+    def add_device(self, device: Device) -> None:
+        self.devices.append(device)
+        self.membership += 1
+
+    def remove_device(self, device: Device) -> None:
+        self.devices.remove(device)
+        self.membership += 1
+
+    def _lookups(self) -> tuple[dict[str, Device], dict[str, Device]]:
+        """id -> device and name -> device (first wins), rebuilt only when devices, ids or names changed."""
+        key = (len(self.devices), self.membership, CHANGES["id"], CHANGES["name"])
+        if key != self._lookup_key:
+            by_id: dict[str, Device] = {}
+            by_name: dict[str, Device] = {}
+            for device in self.devices:
+                by_id.setdefault(device.id, device)
+                by_name.setdefault(device.name, device)
+            self._by_id, self._by_name, self._lookup_key = by_id, by_name, key
+        return self._by_id, self._by_name
 
     def find_device(self, id_or_name: str) -> Device | None:
         """By 24-hex id (case-insensitive) or by exact name, like the real API."""
-        wanted = id_or_name.lower()
-        for device in self.devices:
-            if device.id == wanted:
-                return device
-        for device in self.devices:
-            if device.name == id_or_name:
-                return device
-        return None
+        by_id, by_name = self._lookups()
+        return by_id.get(id_or_name.lower()) or by_name.get(id_or_name)
 
     def find_product(self, id_or_slug: str) -> Product | None:
         for product in self.products:
             if str(product.id) == id_or_slug or product.slug == id_or_slug:
                 return product
         return None
+
+    def product_by_id(self, product_id: int) -> Product | None:
+        return next((p for p in self.products if p.id == product_id), None)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -265,8 +388,10 @@ DEVICE_KEYS = {
     "id", "name", "platform_id", "system_firmware_version", "cellular", "product_id", "online", "connected",
     "last_heard", "last_heard_ago", "owned", "groups", "firmware_updates_enabled", "firmware_updates_forced",
     "development", "quarantined", "denied", "firmware_version", "notes", "serial_number", "iccid", "imei",
-    "last_ip_address", "last_app", "functions", "variables", "story", "status", "healer",
+    "last_ip_address", "last_app", "functions", "variables", "story", "desired_firmware_version", "status",
+    "healer",
 }  # fmt: skip
+DEVICE_STATUSES = ("normal", "safe_mode")
 
 
 def _device(r: _Reader, data: Any, where: str, now: dt.datetime) -> Device:
@@ -294,6 +419,9 @@ def _device(r: _Reader, data: Any, where: str, now: dt.datetime) -> Device:
     if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
         raise r.fail(f"{where}.variables", "expected an object of name -> type string")
     online = r.bool_(data, "online", where, r.bool_(data, "connected", where, False))
+    status = r.str_(data, "status", where, default="normal")
+    if status not in DEVICE_STATUSES:
+        raise r.fail(f"{where}.status", f"expected one of {list(DEVICE_STATUSES)}, found {status!r}")
     return Device(
         id=device_id,
         name=r.str_(data, "name", where),
@@ -304,31 +432,25 @@ def _device(r: _Reader, data: Any, where: str, now: dt.datetime) -> Device:
         online=online,
         last_heard=r.when(data, where, now),
         owned=r.bool_(data, "owned", where, True),
-        groups=r.str_list(data, "groups", where),
+        groups=tuple(r.str_list(data, "groups", where)),
         firmware_updates_enabled=r.bool_(data, "firmware_updates_enabled", where, True),
         firmware_updates_forced=r.bool_(data, "firmware_updates_forced", where, False),
         development=r.bool_(data, "development", where, False),
         quarantined=r.bool_(data, "quarantined", where, False),
         denied=r.bool_(data, "denied", where, False),
         firmware_version=r.int_(data, "firmware_version", where, default=None),
+        desired_firmware_version=r.int_(data, "desired_firmware_version", where, default=None),
+        status=status,
         notes=r.str_(data, "notes", where, default=None),
         serial_number=r.str_(data, "serial_number", where, default=None),
         iccid=r.str_(data, "iccid", where, default=None),
         imei=r.str_(data, "imei", where, default=None),
         last_ip_address=r.str_(data, "last_ip_address", where, default=None),
         last_app=r.str_(data, "last_app", where, default=None),
-        functions=r.str_list(data, "functions", where),
-        variables=dict(variables),
-        status=_status(r, data, where),
+        functions=tuple(r.str_list(data, "functions", where)),
+        variables=MappingProxyType(dict(variables)) if variables else NO_VARIABLES,
         healer=_healer(r, data, where),
     )
-
-
-def _status(r: _Reader, data: dict[str, Any], where: str) -> str:
-    status = r.str_(data, "status", where, default="normal")
-    if status not in ("normal", "safe_mode"):
-        raise r.fail(f"{where}.status", f"expected 'normal' or 'safe_mode', found {status!r}")
-    return str(status)
 
 
 def _healer(r: _Reader, data: dict[str, Any], where: str) -> bool | None:
@@ -338,22 +460,115 @@ def _healer(r: _Reader, data: dict[str, Any], where: str) -> bool | None:
     return value
 
 
-def _product(r: _Reader, data: Any, where: str) -> Product:
+PRODUCT_KEYS = {
+    "id", "slug", "name", "platform_id", "description", "groups", "firmware", "releases",
+    "require_running_before_release",
+}  # fmt: skip
+FIRMWARE_KEYS = {"version", "title", "description", "size", "path", "base64", "filename", "uploaded_on", "mandatory"}
+
+
+def _product(r: _Reader, data: Any, where: str, base_dir: Path | None, now: dt.datetime) -> Product:
+    """A product; ``groups`` are names or ``{name, description, color}``, ``firmware`` uploaded versions,
+    ``releases`` ``{"product_default": N, "groups": {"beta": M}}`` (versions must be in ``firmware``)."""
     from fieldsafe import platforms
 
     data = r.obj(data, where)
+    unknown = set(data) - PRODUCT_KEYS
+    if unknown:
+        raise r.fail(where, f"unknown field(s) {sorted(unknown)}; expected some of {sorted(PRODUCT_KEYS)}")
     platform_id = r.int_(data, "platform_id", where)
     if platforms.find(platform_id) is None:
         raise r.fail(f"{where}.platform_id", f"{platform_id} is not a known Particle platform id")
     product_id = r.int_(data, "id", where)
-    return Product(
+    product = Product(
         id=product_id,
         slug=r.str_(data, "slug", where, default=f"product-{product_id}"),
         name=r.str_(data, "name", where, default=f"Product {product_id}"),
         platform_id=platform_id,
         description=r.str_(data, "description", where, default=""),
-        groups=r.str_list(data, "groups", where),
+        require_running_before_release=r.bool_(data, "require_running_before_release", where, True),
     )
+    raw_groups = data.get("groups", [])
+    if not isinstance(raw_groups, list):
+        raise r.fail(f"{where}.groups", "expected a list of group names or {name, description, color} objects")
+    for i, raw in enumerate(raw_groups):
+        group = _group(r, raw, f"{where}.groups[{i}]")
+        product.groups[group.name] = group
+    raw_firmware = data.get("firmware", [])
+    if not isinstance(raw_firmware, list):
+        raise r.fail(f"{where}.firmware", "expected a list")
+    for i, raw in enumerate(raw_firmware):
+        firmware = _firmware(r, raw, f"{where}.firmware[{i}]", base_dir, now)
+        if firmware.version in product.firmware:
+            raise r.fail(f"{where}.firmware[{i}].version", f"version {firmware.version} is listed twice")
+        product.firmware[firmware.version] = firmware
+    product.releases = _releases(r, data.get("releases", {}), f"{where}.releases", product)
+    return product
+
+
+def _group(r: _Reader, raw: Any, where: str) -> Group:
+    if isinstance(raw, str):
+        raw = {"name": raw}
+    raw = r.obj(raw, where)
+    name = r.str_(raw, "name", where)
+    if not GROUP_NAME.match(name):
+        raise r.fail(f"{where}.name", f"{name!r}: group names are lower-case letters, digits, '-' and '_'")
+    return Group(
+        name,
+        r.str_(raw, "description", where, default=""),
+        r.str_(raw, "color", where, default=DEFAULT_GROUP_COLOR),
+    )
+
+
+def _firmware(r: _Reader, raw: Any, where: str, base_dir: Path | None, now: dt.datetime) -> ProductFirmware:
+    raw = r.obj(raw, where)
+    unknown = set(raw) - FIRMWARE_KEYS
+    if unknown:
+        raise r.fail(where, f"unknown field(s) {sorted(unknown)}; expected some of {sorted(FIRMWARE_KEYS)}")
+    version = r.int_(raw, "version", where)
+    data: bytes | None = None
+    if "base64" in raw or "path" in raw:
+        data = _binary_content(r, raw, where, base_dir)
+    size = len(data) if data is not None else r.int_(raw, "size", where, default=9965)
+    uploaded = r.str_(raw, "uploaded_on", where, default=None)
+    return ProductFirmware(
+        version=version,
+        title=r.str_(raw, "title", where, default=f"v{version}"),
+        description=r.str_(raw, "description", where, default=""),
+        size=size,
+        filename=r.str_(raw, "filename", where, default=f"firmware-v{version}.bin"),
+        uploaded_on=_iso_time(r, uploaded, f"{where}.uploaded_on") if uploaded else now,
+        data=data,
+        mandatory=r.bool_(raw, "mandatory", where, False),
+        id=f"{version:024x}",
+    )
+
+
+def _releases(r: _Reader, raw: Any, where: str, product: Product) -> ProductReleases:
+    raw = r.obj(raw, where)
+    unknown = set(raw) - {"product_default", "groups"}
+    if unknown:
+        raise r.fail(where, f"unknown field(s) {sorted(unknown)}; expected product_default and/or groups")
+    default = r.int_(raw, "product_default", where, default=None)
+    if default is not None and default not in product.firmware:
+        raise r.fail(f"{where}.product_default", f"version {default} is not in this product's 'firmware'")
+    groups = r.obj(raw.get("groups", {}), f"{where}.groups")
+    released: dict[str, int] = {}
+    for name, version in groups.items():
+        if name not in product.groups:
+            raise r.fail(f"{where}.groups.{name}", "not one of the product's 'groups'")
+        if not isinstance(version, int) or isinstance(version, bool) or version not in product.firmware:
+            raise r.fail(f"{where}.groups.{name}", f"{version!r} is not a version in this product's 'firmware'")
+        released[name] = version
+    return ProductReleases(default, released)
+
+
+def _iso_time(r: _Reader, text: str, where: str) -> dt.datetime:
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise r.fail(where, f"expected an ISO 8601 time such as 2024-05-01T12:00:00Z, found {text!r}") from None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def _token(r: _Reader, data: Any, where: str, now: dt.datetime) -> TokenEntry:
@@ -375,32 +590,67 @@ def _token(r: _Reader, data: Any, where: str, now: dt.datetime) -> TokenEntry:
     return TokenEntry(token=token, expires_at=expires, client_id=r.str_(data, "client_id", where, default="particle"))
 
 
+def _binary_content(r: _Reader, data: dict[str, Any], where: str, base_dir: Path | None) -> bytes:
+    """The bytes of ``base64`` or ``path`` (relative to the state file)."""
+    if "base64" in data:
+        try:
+            return base64.b64decode(r.str_(data, "base64", where), validate=True)
+        except ValueError:
+            raise r.fail(f"{where}.base64", "not valid base64") from None
+    if "path" in data:
+        path = Path(r.str_(data, "path", where))
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise r.fail(f"{where}.path", f"cannot read {path}: {exc.strerror}") from None
+    raise r.fail(where, "needs 'base64' or 'path' (relative to the state file)")
+
+
 def _binary(r: _Reader, data: Any, where: str, base_dir: Path | None, now: dt.datetime) -> tuple[str, StoredBinary]:
     data = r.obj(data, where)
     binary_id = r.str_(data, "id", where)
     if not DEVICE_ID.match(binary_id):
         raise r.fail(f"{where}.id", "expected 24 lower-case hex digits")
-    if "base64" in data:
-        try:
-            content = base64.b64decode(r.str_(data, "base64", where), validate=True)
-        except ValueError:
-            raise r.fail(f"{where}.base64", "not valid base64") from None
-    elif "path" in data:
-        path = Path(r.str_(data, "path", where))
-        if not path.is_absolute() and base_dir is not None:
-            path = base_dir / path
-        try:
-            content = path.read_bytes()
-        except OSError as exc:
-            raise r.fail(f"{where}.path", f"cannot read {path}: {exc.strerror}") from None
-    else:
-        raise r.fail(where, "needs 'base64' or 'path' (relative to the state file)")
+    content = _binary_content(r, data, where, base_dir)
     return binary_id, StoredBinary(
         content, now + dt.timedelta(days=3650), r.int_(data, "platform_id", where, default=None)
     )
 
 
-TOP_KEYS = {"$schema", "comment", "user", "devices", "products", "tokens", "binaries", "faults", "field"}
+def _rate_limit(r: _Reader, raw: Any, where: str) -> RateLimit | None:
+    """``true`` (the cloud's 10,000 / 300 s), ``false``/absent (off) or ``{"requests": N, "window_seconds": S}``."""
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        return RateLimit()
+    raw = r.obj(raw, where)
+    unknown = set(raw) - {"requests", "window_seconds"}
+    if unknown:
+        raise r.fail(where, f"unknown field(s) {sorted(unknown)}; expected requests and window_seconds")
+    requests = r.int_(raw, "requests", where, default=RateLimit.requests)
+    window = raw.get("window_seconds", RateLimit.window)
+    if requests < 1:
+        raise r.fail(f"{where}.requests", "must be at least 1")
+    if not isinstance(window, int | float) or isinstance(window, bool) or window <= 0:
+        raise r.fail(f"{where}.window_seconds", f"expected a positive number of seconds, found {window!r}")
+    return RateLimit(requests, float(window))
+
+
+TOP_KEYS = {
+    "$schema",
+    "comment",
+    "user",
+    "devices",
+    "products",
+    "tokens",
+    "binaries",
+    "faults",
+    "fleets",
+    "rate_limit",
+    "field",
+}
 
 
 def parse_state(data: Any, source: str = "<memory>", *, base_dir: Path | None = None) -> EmulatorState:
@@ -417,11 +667,20 @@ def parse_state(data: Any, source: str = "<memory>", *, base_dir: Path | None = 
         password=r.str_(user, "password", "user", default=None),
         source=source,
     )
-    for key in ("devices", "products", "tokens", "binaries", "faults"):
+    for key in ("devices", "products", "tokens", "binaries", "faults", "fleets"):
         if not isinstance(data.get(key, []), list):
             raise r.fail(key, "expected a list")
-    state.products = [_product(r, p, f"products[{i}]") for i, p in enumerate(data.get("products", []))]
+    state.rate_limit = _rate_limit(r, data.get("rate_limit"), "rate_limit")
+    state.products = [_product(r, p, f"products[{i}]", base_dir, now) for i, p in enumerate(data.get("products", []))]
     state.devices = [_device(r, d, f"devices[{i}]", now) for i, d in enumerate(data.get("devices", []))]
+    if data.get("fleets"):
+        from fieldsafe.emulator.fleetgen import FleetSpecError, generate, parse_spec
+
+        for i, raw in enumerate(data["fleets"]):
+            try:
+                generate(state, parse_spec(raw, f"fleets[{i}]"), now=now)
+            except FleetSpecError as exc:
+                raise StateError(f"{source}: {exc}") from None
     state.tokens = [_token(r, t, f"tokens[{i}]", now) for i, t in enumerate(data.get("tokens", []))]
     for i, raw in enumerate(data.get("binaries", [])):
         binary_id, stored = _binary(r, raw, f"binaries[{i}]", base_dir, now)
@@ -454,14 +713,15 @@ def _field_clock(r: _Reader, data: Any) -> float | str | None:
 
 
 def _check_references(r: _Reader, state: EmulatorState) -> None:
-    """Unique ids/names, and product devices must point at a product of the same platform."""
+    """Unique ids, product devices point at a product of the same platform; their groups exist (created)."""
     seen: dict[str, int] = {}
+    products = {p.id: p for p in state.products}
     for i, device in enumerate(state.devices):
         if device.id in seen:
             raise r.fail(f"devices[{i}].id", f"duplicate of devices[{seen[device.id]}].id")
         seen[device.id] = i
         if device.in_product:
-            product = next((p for p in state.products if p.id == device.product_id), None)
+            product = products.get(device.product_id)
             if product is None:
                 raise r.fail(
                     f"devices[{i}].product_id",
@@ -469,6 +729,14 @@ def _check_references(r: _Reader, state: EmulatorState) -> None:
                 )
             if product.platform_id != device.platform_id:
                 raise r.fail(f"devices[{i}].platform_id", f"product {product.id} is for platform {product.platform_id}")
+            for group in device.groups:
+                if group not in product.groups:
+                    if not GROUP_NAME.match(group):
+                        raise r.fail(
+                            f"devices[{i}].groups",
+                            f"{group!r}: group names are lower-case letters, digits, '-' and '_'",
+                        )
+                    product.ensure_group(group)
     ids = [p.id for p in state.products]
     if len(ids) != len(set(ids)):
         raise r.fail("products", "product ids must be unique")
