@@ -720,6 +720,13 @@ class ParticleCloud:
             page += 1
         return devices
 
+    def products(self) -> list[dict[str, Any]]:
+        """``GET /v1/user/products``: the products this account can see (for the editor's product picker)."""
+        body = self._get_json("/v1/user/products", resource="product list")
+        if not isinstance(body, dict) or not isinstance(body.get("products"), list):
+            raise BadResponse(f"product list from {self.config.host}: expected {{products: [...]}}")
+        return [p for p in body["products"] if isinstance(p, dict)]
+
     def product(self, product: str | int) -> dict[str, Any]:
         """``GET /v1/products/:idOrSlug``: the product object (``id``, ``slug``, ``platform_id``, ``groups``...)."""
         body = self._get_json(f"/v1/products/{quote(str(product), safe='')}", resource=f"product '{product}'")

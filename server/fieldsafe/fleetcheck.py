@@ -26,14 +26,18 @@ def fleet_ref(target: FleetTarget) -> TargetRef:
     return TargetRef("fleet", target.product, setting, target.groups, target.allow_healed)
 
 
-def lookup_fleet(client: ParticleCloud, ref: TargetRef, *, offline: bool = False, refresh: bool = False) -> Lookup:
+def lookup_fleet(
+    client: ParticleCloud, ref: TargetRef, *, offline: bool = False, refresh: bool = False, cancel: Any = None
+) -> Lookup:
     """The product's listing: the saved one when fresh (or ``offline``), else listed again; never raises."""
     from fieldsafe import cloud, fleetlisting
     from fieldsafe.checking import Lookup
 
     source = fleetlisting.FleetSource(client.config, cloud=client)
     try:
-        listing = source.get(ref.name, offline=offline, refresh=refresh)
+        listing = source.get(ref.name, offline=offline, refresh=refresh, cancel=cancel)
+    except fleetlisting.ListingCancelled:
+        return Lookup(None, None, cloud.CloudError(f"listing of product '{ref.name}' cancelled"))
     except LookupError as exc:
         return Lookup(None, None, cloud.Offline(str(exc), host=client.config.host))
     except cloud.CloudError as exc:

@@ -113,14 +113,75 @@ def _pin_hover(ls: FieldsafeServer, project: ProjectState, uri: str, pos: types.
     span = pin_span(text)
     offset = offset_at(text, ls.workspace, pos)
     if span is None or not (span.start_offset <= offset <= span.end_offset):
-        return None
+        return _product_hover(ls, project, text, offset)
     value = span.new_text.strip('"')
     release = catalog().release(value)
     if release is None:
         body = f"**Device OS {value}** is not in fieldsafe's release table."
     else:
         body = release_markdown(release, known_devices(ls, project))
+    fleet_view = project.target.fleet
+    if fleet_view is not None:
+        body += "\n\n" + fleet_markdown(fleet_view, release)
     return types.Hover(contents=_markup(ls, body), range=range_of_edit(ls.workspace, text, span))
+
+
+def _product_hover(ls: FieldsafeServer, project: ProjectState, text: str, offset: int) -> types.Hover | None:
+    """On ``fieldsafe.targetProduct``: the fleet's histogram and floor (what the pin means, when pinned)."""
+    try:
+        span = value_span(text, "fieldsafe.targetProduct")
+    except ProjectSettingsError:
+        return None
+    if span is None or not (span.start_offset <= offset <= span.end_offset):
+        return None
+    view = project.target
+    if view.fleet is None:
+        why = f": {view.fleet_error}" if view.fleet_error else " yet"
+        body = f"**Fleet {span.new_text.strip(chr(34))}**: not listed{why}"
+    else:
+        release = catalog().release(view.pin) if view.pin else None
+        body = fleet_markdown(view.fleet, release)
+    return types.Hover(contents=_markup(ls, body), range=range_of_edit(ls.workspace, text, span))
+
+
+FLEET_BAR_WIDTH = 20
+
+
+def fleet_markdown(checked: Any, release: Release | None) -> str:
+    """The fleet's Device OS histogram as a Markdown table with bars, and what ``release`` means for it."""
+    from fieldsafe import fleet, fleetfindings
+
+    platform_id = checked.platform_id
+    impact = None
+    if release is not None and platform_id is not None and checked.targeted.total:
+        impact = fleet.evaluate(checked.targeted, release, platform_id, allow_healed=checked.ref.allow_healed)
+    rows = fleet.histogram_rows(checked.targeted, platform_id or -1, impact)
+    groups = f" (groups {', '.join(checked.ref.groups)})" if checked.ref.groups else ""
+    age = checked.listing.age_seconds
+    when = "listed now" if age is None else f"listed {_age(age)} ago"
+    lines = [f"**Fleet {checked.describe()}**{groups} · {when}", ""]
+    if not checked.listing.complete:
+        lines += [f"**Incomplete listing**: {checked.listing.missing_text()}", ""]
+    pin_col = f"Pin {release.version}" if impact is not None and release is not None else "Devices"
+    lines += [f"| Device OS | devices | share | | {pin_col} |", "| --- | ---: | ---: | --- | --- |"]
+    top = max((r.count for r in rows), default=1)
+    for r in rows:
+        name = r.release or "unknown"
+        marks = " ".join(m for m, on in (("(floor)", r.is_floor), ("(pin)", r.is_pin)) if on)
+        what = ", ".join(f"{fleet.CONSEQUENCE_LABELS[c]} {n:,}" for c, n in r.consequences) if impact else ""
+        bar = fleet.text_bar(r.count / top, FLEET_BAR_WIDTH) or " "
+        lines.append(f"| {name} {marks} | {r.count:,} | {r.share:.1%} | `{bar}` | {what} |")
+    if impact is not None and release is not None:
+        lines += ["", f"Pin {release.version}: {fleetfindings.impact_sentence(impact)}."]
+        if impact.blocks_ci:
+            lines.append("CI (`fieldsafe check`) fails: reached devices would go to Safe Mode.")
+    return "\n".join(lines)
+
+
+def _age(seconds: float) -> str:
+    from fieldsafe.compat import age_phrase
+
+    return age_phrase(seconds)
 
 
 def _api_hover(ls: FieldsafeServer, project: ProjectState, uri: str, pos: types.Position) -> types.Hover | None:

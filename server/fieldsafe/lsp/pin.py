@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
 SETTINGS_ERROR = "FS401"
 DEVICE_LOOKUP = checking.DEVICE_NOT_FOUND
+PRODUCT_KEY = "fieldsafe.targetProduct"
+# fleet findings about the product (its listing, its devices) go on fieldsafe.targetProduct; the others
+# (what the pin does to the fleet) go on the pin
+FLEET_ON_PRODUCT = frozenset({"FS503", "FS504", "FS506", "FS507", "FS508", "FS509"})
 TARGET_UNCHECKED = checking.TARGET_UNCHECKED
 
 
@@ -79,6 +83,8 @@ async def check_pin(ls: FieldsafeServer, project: ProjectState) -> tuple[TargetV
     lookups = {ref: await _lookup(ls, project, ref) for ref in refs}
     report = checking.evaluate(view.pin, view.platform, refs, lookups)
     view.platform_id = report.platform_id
+    view.fleet = report.fleets[0] if report.fleets else None
+    view.fleet_error = next((u.reason for u in report.unchecked if u.ref.kind == "fleet"), None)
     for ref, lookup in lookups.items():
         if ref.kind == "device" and ref.name == view.device_name:
             view.device, view.device_age = lookup.raw, lookup.age_seconds
@@ -89,8 +95,12 @@ async def check_pin(ls: FieldsafeServer, project: ProjectState) -> tuple[TargetV
 
 
 async def _lookup(ls: FieldsafeServer, project: ProjectState, ref: checking.TargetRef) -> checking.Lookup:
-    """The engine's lookup through the server's memoizing resolver (off the event loop)."""
+    """The engine's lookup through the server's memoizing resolvers (off the event loop)."""
     options = project.options
+    if ref.kind == "fleet":
+        from fieldsafe.lsp import fleets
+
+        return await fleets.lookup(ls, project, ref)
     lookup = await ls.devices.device(ref.name, api_url=options.api_url, offline=options.offline)
     if lookup.raw is None and lookup.error is not None:
         ls.report_failure(lookup.error, f"looking up device '{ref.name}'")
@@ -130,6 +140,12 @@ def place_on_pin(ls: FieldsafeServer, project: ProjectState, findings: list[Find
     for finding in findings:
         if finding.span is not None and finding.span.file and finding.span.file != ".vscode/settings.json":
             continue
+        if finding.code in FLEET_ON_PRODUCT or (
+            finding.code == TARGET_UNCHECKED and finding.facts.get("kind") == "fleet"
+        ):
+            rng = settings_range(ls, project, PRODUCT_KEY, text) or anchor
+            placed.append(Located(finding, project.settings_uri, rng))
+            continue
         if finding.code in (DEVICE_LOOKUP, TARGET_UNCHECKED):
             rng = settings_range(ls, project, DEVICE_KEY, text) or anchor
             placed.append(Located(finding, project.settings_uri, rng))
@@ -158,6 +174,7 @@ def related_locations(
                 )
             )
             continue
-        rng = settings_range(ls, project, DEVICE_KEY, text) or anchor_range(ls, project, text)
+        key = PRODUCT_KEY if finding.code.startswith("FS5") else DEVICE_KEY
+        rng = settings_range(ls, project, key, text) or anchor_range(ls, project, text)
         out.append(types.DiagnosticRelatedInformation(types.Location(project.settings_uri, rng), rel.message))
     return out

@@ -51,6 +51,8 @@ class TargetView:
     settings_error: str | None = None
     findings_worst: int | None = None
     problem: str | None = None  # the message of the most severe pin finding, for the status
+    fleet: Any = None  # fieldsafe.fleetcheck.CheckedFleet of fieldsafe.targetProduct (listing, floor, impact)
+    fleet_error: str | None = None  # why the fleet target could not be checked
 
 
 @dataclass

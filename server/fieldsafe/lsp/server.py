@@ -26,6 +26,7 @@ from fieldsafe.lsp import actions, commands, compiling, features, hover, linting
 from fieldsafe.lsp.config import SECTION, ServerOptions, build_options
 from fieldsafe.lsp.devices import DeviceResolver
 from fieldsafe.lsp.diagnostics import DiagnosticStore, Located, to_diagnostic
+from fieldsafe.lsp.fleets import FleetResolver
 from fieldsafe.lsp.projects import WATCHED_NAMES, ProjectRegistry, ProjectState, path_of
 from fieldsafe.lsp.scheduler import GenerationScheduler, KeyedDebouncer
 from fieldsafe.project import find_project_root, find_projects
@@ -52,6 +53,7 @@ class FieldsafeServer(LanguageServer):
         self.registry = ProjectRegistry()
         self.store = DiagnosticStore(self._publish)
         self.devices = DeviceResolver()
+        self.fleets = FleetResolver()
         self.debouncer = KeyedDebouncer()
         self.init_options: Any = None
         self.failures_shown: set[str] = set()
@@ -287,6 +289,8 @@ class FieldsafeServer(LanguageServer):
                 "device": view.device_name,
                 "deviceRelease": device.get("system_firmware_version"),
                 "deviceAgeSeconds": view.device_age,
+                "fleet": view.fleet.describe() if view.fleet is not None else None,
+                "fleetError": view.fleet_error,
                 "message": message,
             },
         )
