@@ -14,6 +14,7 @@ import secrets
 import zipfile
 from typing import TYPE_CHECKING, Any
 
+from fieldsafe.emulator import rollout
 from fieldsafe.emulator.api import (
     ApiError,
     Reply,
@@ -272,7 +273,11 @@ class FirmwareApi:
             gated = first and releasing and found.require_running_before_release
             if gated and not self.emu.listing.count_by(found.id, "firmware_version").get(version):
                 raise ApiError(400, {"ok": False, "error": NOT_RUNNING})
+            members = rollout.product_devices(self.emu, found)
+            reached = reach(members, found.releases, version, product_default=product_default, groups=groups)
             found.releases = found.releases.released(version, product_default=product_default, groups=groups)
+            if intelligent:  # pushed now to the reached devices that are online; standard: at their next handshake
+                rollout.deliver(self.emu, found, [members[i] for i in reached.indexes])
             now = utcnow()
             if releasing:
                 firmware.released_at = now

@@ -152,11 +152,18 @@ class ProductApi:
 
     def edit_device(self, request: Request, product: Product, dev: Device) -> Reply:
         """JSON/form edits (``development``, ``desired_firmware_version``, ``groups``, ``notes``, ``name``,
-        ``firmware_updates_forced``, ``quarantined``) -> ``{id, <changed fields>, updated_at}``; the field
-        simulator then reconsiders the device (a stuck device may now be healed)."""
+        ``firmware_updates_forced``, ``quarantined``) -> ``{id, <changed fields>, updated_at}``; ``flash: true``
+        sends the device its target now (``rollout``); the field simulator then reconsiders the device (a
+        stuck device may now be healed)."""
         body = json_body(request)
+        flash = _bool(body.pop("flash", False), "flash")
+        body.pop("signal", None)  # particle-api-js sends it; the emulator has no LED to signal
         with self.emu.lock:
             changed = self._apply_edits(product, dev, body)
+            if flash:  # "flash now": send the device its target (a locked version) if it can take it
+                from fieldsafe.emulator import rollout
+
+                rollout.deliver(self.emu, product, [dev])
         self.emu.field.reconsider(dev)
         return json_reply({"id": dev.id, **changed, "updated_at": iso(utcnow())})
 

@@ -709,6 +709,8 @@ class EmulatorServer:
             return json_reply({"ok": False, "error": "admin endpoints answer loopback clients only"}, 403)
         if path == "/__emulator/health":
             return json_reply({"ok": True, "url": self.url})
+        if path == "/__emulator/handshake" and method == "POST":
+            return self._handshake(body)
         field_reply = fieldapi.admin(self.api, method, path, body)
         if field_reply is not None:
             return field_reply
@@ -733,6 +735,22 @@ class EmulatorServer:
             with self._requests_lock:
                 return json_reply({"requests": [r.__dict__ for r in self.requests]})
         return json_reply({"ok": False, "error": f"no admin endpoint {method} {path}"}, 404)
+
+    def _handshake(self, body: bytes) -> Reply:
+        """Devices connect now and get their targeted product firmware (``rollout.handshake``)."""
+        from fieldsafe.emulator import rollout
+
+        try:
+            data = json.loads(body or b"{}")
+            if not isinstance(data, dict):
+                raise ValueError
+        except ValueError:
+            return json_reply({"ok": False, "error": "invalid_request", "error_description": "send a JSON object"}, 400)
+        try:
+            result = rollout.handshake(self.api, data)
+        except ApiError as exc:
+            return Reply(exc.status, json.dumps(exc.body).encode())
+        return json_reply({"ok": True, **result.to_json()})
 
     def start(self) -> EmulatorServer:
         """Serve in a background daemon thread; returns self (``url`` is valid immediately)."""

@@ -1,0 +1,130 @@
+"""Product firmware delivery: when the emulated cloud sends a device the firmware it is targeted with.
+
+Why: a release only matters through what it does to the field. The ONE precedence
+(``fieldsafe.releases.target_for``) says which version a device should run; this module decides when the
+cloud sends it, following the documented timing ([ota] "Delivery timing"), and hands the binary to the
+field simulator (``emu.field.deliver(..., cause="auto-update")``), whose ledger then shows the bytes, the
+Safe Mode entries and the reboots the release caused:
+
+- an **intelligent** release goes out at once to the reached devices that are online;
+- a **standard** release goes out when a device next connects (its handshake): the emulator's devices
+  "connect" through the admin endpoint ``POST /__emulator/handshake`` (``{"product": p}`` or
+  ``{"devices": [ids]}``);
+- ``PUT /v1/products/:p/devices/:id`` with ``flash: true`` sends a locked device its version now.
+
+A device is sent nothing while it runs its target, is offline, has updates disabled without
+``firmware_updates_forced`` (``System.disableUpdates()`` defers OTA), is already receiving or healing
+that app, or when the version has no binary (a generated fleet's made-up versions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fieldsafe.emulator.state import Device, Product
+from fieldsafe.releases import target_for
+
+if TYPE_CHECKING:
+    from fieldsafe.emulator.server import Emulator
+
+
+@dataclass
+class Rollout:
+    """What one delivery round did: device ids sent firmware, and why others were skipped (reason -> count)."""
+
+    sent: list[str] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sent": len(self.sent), "device_ids": self.sent[:1000], "skipped": dict(sorted(self.skipped.items()))}
+
+
+def _busy_with(emu: Emulator, device: Device, version: int) -> bool:
+    """True while the field simulator is sending or healing ``version``'s app on ``device``."""
+    sim = emu.field.sims.get(device.id)
+    if sim is None:
+        return False
+    app = getattr(sim, "app", None)
+    if app is not None and getattr(app, "product_version", None) == version and device.status == "safe_mode":
+        return True
+    pending = getattr(sim, "pending", ())
+    return any(getattr(item, "product_version", None) == version for item in pending) or emu.field._has_steps(sim)
+
+
+def why_not(emu: Emulator, product: Product, device: Device) -> str | None:
+    """Why ``device`` is not sent its target now (None: it should be)."""
+    target = target_for(device, product.releases)
+    if target.version is None:
+        return f"not targeted ({target.reason.value})"
+    if device.firmware_version == target.version and device.status != "safe_mode":
+        return "runs its target"
+    if not device.online:
+        return "offline (gets it when it connects)"
+    if not device.firmware_updates_enabled and not device.firmware_updates_forced:
+        return "updates disabled on the device"
+    firmware = product.firmware.get(target.version)
+    if firmware is None or firmware.data is None:
+        return "version has no binary"
+    if _busy_with(emu, device, target.version):
+        return "already receiving it"
+    return None
+
+
+def deliver(emu: Emulator, product: Product, devices: Iterable[Device]) -> Rollout:
+    """Send each device its target where :func:`why_not` allows; call with ``emu.lock`` held."""
+    from fieldsafe.emulator.field import FieldError
+
+    result = Rollout()
+    for device in devices:
+        reason = why_not(emu, product, device)
+        if reason is not None:
+            result.skip(reason)
+            continue
+        version = target_for(device, product.releases).version
+        firmware = product.firmware[version] if version is not None else None
+        if firmware is None or firmware.data is None:  # why_not checked; keeps the type checker honest
+            result.skip("version has no binary")
+            continue
+        try:
+            emu.field.deliver(device, firmware.data, cause="auto-update")
+        except FieldError as exc:
+            result.skip(f"refused: {exc.body['error']}")
+            continue
+        result.sent.append(device.id)
+    return result
+
+
+def product_devices(emu: Emulator, product: Product) -> list[Device]:
+    devices = emu.state.devices
+    return [devices[i] for i in emu.listing.members(product.id)]
+
+
+def handshake(emu: Emulator, body: dict[str, Any]) -> Rollout:
+    """``POST /__emulator/handshake``: ``{"product": idOrSlug}`` (all its devices) or ``{"devices": [ids]}``
+    connect now, so each is sent its target where allowed (how standard releases reach devices)."""
+    from fieldsafe.emulator.api import api_error
+
+    with emu.lock:
+        if "product" in body:
+            product = emu._product(str(body["product"]))
+            return deliver(emu, product, product_devices(emu, product))
+        ids = body.get("devices")
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise api_error(400, "invalid_request", 'send {"product": "<id or slug>"} or {"devices": ["<id>", ...]}')
+        result = Rollout()
+        for device_id in ids:
+            device = emu.state.find_device(device_id)
+            product = emu.state.product_by_id(device.product_id) if device is not None else None
+            if device is None or product is None:
+                result.skip("not a product device")
+                continue
+            one = deliver(emu, product, [device])
+            result.sent += one.sent
+            for reason, count in one.skipped.items():
+                result.skipped[reason] = result.skipped.get(reason, 0) + count
+        return result
