@@ -311,3 +311,35 @@ def test_last_heard_change_reorders_the_default_listing(emu: EmulatorServer) -> 
     assert device is not None
     device.last_heard = utcnow() + dt.timedelta(seconds=5)
     assert _list(emu, per_page=1)["devices"][0]["id"] == oldest["id"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"releases": {"product_default": 9}}, r"products\[0\]\.releases\.product_default: version 9 is not in"),
+        ({"releases": {"groups": {"nope": 3}}}, r"products\[0\]\.releases\.groups\.nope: not one of the product's"),
+        ({"releases": {"groups": {"north": 8}}}, r"releases\.groups\.north: 8 is not a version"),
+        ({"firmware": [{"version": 3}, {"version": 3}]}, r"products\[0\]\.firmware\[1\]\.version: version 3 is listed"),
+        ({"firmware": [{"version": 3, "colour": 1}]}, r"products\[0\]\.firmware\[0\]: unknown field"),
+        ({"groups": ["Not OK"]}, r"products\[0\]\.groups\[0\]\.name: 'Not OK'"),
+        ({"flavour": "x"}, r"products\[0\]: unknown field"),
+    ],
+)
+def test_invalid_product_state_names_the_field(change: dict[str, Any], message: str) -> None:
+    product = {k: v for k, v in PRODUCT.items() if k != "releases"} | change
+    with pytest.raises(StateError, match=message):
+        parse_state({"products": [product]}, "bad-products.json")
+
+
+def test_state_file_firmware_binary_and_device_lock() -> None:
+    import base64
+
+    product = PRODUCT | {"firmware": [{"version": 3, "base64": base64.b64encode(b"\x01\x02").decode()}, {"version": 4}]}
+    device = {
+        "id": "e00fce68" + "1" * 16, "name": "locked", "platform_id": 13, "product_id": 5000,
+        "desired_firmware_version": 4, "status": "safe_mode", "groups": ["made-up"],
+    }  # fmt: skip
+    state = parse_state({"products": [product | {"releases": {}}], "devices": [device]}, "ok.json")
+    assert state.products[0].firmware[3].data == b"\x01\x02" and state.products[0].firmware[3].size == 2
+    assert state.products[0].firmware[4].data is None and "made-up" in state.products[0].groups
+    assert state.devices[0].desired_firmware_version == 4 and state.devices[0].status == "safe_mode"

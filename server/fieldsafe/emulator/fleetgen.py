@@ -30,7 +30,6 @@ from fieldsafe.emulator.state import (
     Group,
     Product,
     ProductFirmware,
-    ProductReleases,
     utcnow,
 )
 
@@ -311,22 +310,3 @@ def generate(state: EmulatorState, spec: FleetSpec, *, now: dt.datetime | None =
     state.devices.extend(new)
     state.membership += 1
     return product
-
-
-def describe(product: Product, devices: list[Device]) -> dict[str, Any]:
-    """A summary of a generated product (for logs and tests): counts per Device OS and flag."""
-    by_os: dict[str, int] = {}
-    for device in devices:
-        key = device.system_firmware_version or "unknown"
-        by_os[key] = by_os.get(key, 0) + 1
-    return {
-        "product": product.id,
-        "devices": len(devices),
-        "device_os": dict(sorted(by_os.items())),
-        "online": sum(d.online for d in devices),
-        "releases": _releases_json(product.releases),
-    }
-
-
-def _releases_json(releases: ProductReleases) -> dict[str, Any]:
-    return {"product_default": releases.product_default, "groups": dict(releases.groups)}
