@@ -42,6 +42,7 @@ import {
   type StatusPayload,
   UiCommand,
 } from './protocol';
+import { registerFleet } from './fleetPanel';
 import { devicePickItems, inspectDocumentText, type MenuAction, type PickItem, releasePickItems, statusMenuItems } from './picks';
 import { initializationOptions, readSettings, RESTART_KEYS } from './settings';
 import { normaliseUri, pickProject, statusView } from './status';
@@ -65,6 +66,8 @@ const statuses = new Map<string, StatusPayload>();
 /** Inspect report text by report URI; dropped when its document closes. */
 const inspectReports = new Map<string, string>();
 const inspectChanged = new vscode.EventEmitter<vscode.Uri>();
+/** Tells the fleet view a project's status changed (it re-reads the fleet then). */
+let onFleetStatus: ((status: StatusPayload) => void) | undefined;
 
 export function activate(context: vscode.ExtensionContext): void {
   log = vscode.window.createOutputChannel(CLIENT_NAME, { log: true });
@@ -84,6 +87,17 @@ export function activate(context: vscode.ExtensionContext): void {
   register(UiCommand.showLogs, () => log.show(true));
   register(UiCommand.restartServer, () => restartServer());
   register(UiCommand.statusMenu, () => statusMenu());
+  onFleetStatus = registerFleet(
+    context,
+    {
+      exec,
+      requireProject,
+      status: (uri) => statuses.get(uri),
+      setPin: (uri, version) => setTarget(uri, { version }),
+      log,
+    },
+    register,
+  );
 
   context.subscriptions.push(
     inspectChanged,
@@ -327,6 +341,7 @@ async function startServer(): Promise<LanguageClient | undefined> {
     }
     statuses.set(p.projectUri, p);
     renderStatus();
+    onFleetStatus?.(p);
   });
   c.onDidChangeState((e) => {
     if (e.newState === State.Stopped && client === c) {

@@ -149,7 +149,13 @@ export function devicePickItems(
   });
 }
 
-export type MenuAction = 'selectDeviceOsVersion' | 'selectTargetDevice' | 'compileNow' | 'showLogs';
+export type MenuAction =
+  | 'selectDeviceOsVersion'
+  | 'selectTargetDevice'
+  | 'selectTargetProduct'
+  | 'showFleet'
+  | 'compileNow'
+  | 'showLogs';
 
 /** Rows of the menu shown when the status bar item is clicked. */
 export function statusMenuItems(status?: StatusPayload): PickItem<MenuAction>[] {
@@ -158,6 +164,12 @@ export function statusMenuItems(status?: StatusPayload): PickItem<MenuAction>[] 
   return [
     { label: '$(versions) Change Device OS version…', description: `pinned: ${pin}`, value: 'selectDeviceOsVersion' },
     { label: '$(device-mobile) Change target device…', description: `target: ${dev}`, value: 'selectTargetDevice' },
+    {
+      label: '$(organization) Change target product…',
+      description: `fleet: ${status?.fleet ?? 'none'}`,
+      value: 'selectTargetProduct',
+    },
+    { label: '$(graph) Show fleet', value: 'showFleet' },
     { label: '$(play) Compile now', value: 'compileNow' },
     { label: '$(output) Open logs', value: 'showLogs' },
   ];

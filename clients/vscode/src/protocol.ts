@@ -16,6 +16,11 @@ export const ServerCommand = {
   setTarget: 'fieldsafe.server.setTarget',
   inspectBinary: 'fieldsafe.server.inspectBinary',
   refreshDevices: 'fieldsafe.server.refreshDevices',
+  listProducts: 'fieldsafe.server.listProducts',
+  listGroups: 'fieldsafe.server.listGroups',
+  setFleetTarget: 'fieldsafe.server.setFleetTarget',
+  refreshFleet: 'fieldsafe.server.refreshFleet',
+  fleetView: 'fieldsafe.server.fleetView',
 } as const;
 
 export type ServerCommandId = (typeof ServerCommand)[keyof typeof ServerCommand];
@@ -29,6 +34,9 @@ export const UiCommand = {
   showLogs: 'fieldsafe.showLogs',
   restartServer: 'fieldsafe.restartServer',
   statusMenu: 'fieldsafe.statusMenu',
+  showFleet: 'fieldsafe.showFleet',
+  selectTargetProduct: 'fieldsafe.selectTargetProduct',
+  selectTargetGroups: 'fieldsafe.selectTargetGroups',
 } as const;
 
 export type UiCommandId = (typeof UiCommand)[keyof typeof UiCommand];
@@ -44,6 +52,10 @@ export interface StatusPayload {
   device?: string | null;
   deviceRelease?: string | null;
   deviceAgeSeconds?: number | null;
+  /** The fleet target, as the server words it: `trackers: 1,204 devices, floor 2.3.1`. */
+  fleet?: string | null;
+  /** Why the fleet target could not be checked. */
+  fleetError?: string | null;
   message?: string | null;
 }
 
@@ -105,6 +117,8 @@ export function parseStatusPayload(value: unknown): StatusPayload | undefined {
     device: str(v.device),
     deviceRelease: str(v.deviceRelease),
     deviceAgeSeconds: num(v.deviceAgeSeconds),
+    fleet: str(v.fleet),
+    fleetError: str(v.fleetError),
     message: str(v.message),
   };
 }

@@ -55,7 +55,11 @@ export function statusText(p: StatusPayload): string {
   } else if (p.platform) {
     target = p.platform;
   }
-  return [ICONS[p.state], target ? `${pin} · ${target}` : pin].join(' ');
+  const parts = [target ? `${pin} · ${target}` : pin];
+  if (p.fleet) {
+    parts.push(p.fleet);
+  }
+  return [ICONS[p.state], parts.join(' · ')].join(' ');
 }
 
 /** Multi-line hover text; the server's message comes first because it says what is wrong. */
@@ -76,6 +80,11 @@ export function statusTooltip(p: StatusPayload): string {
     lines.push(`Target device: ${p.device} — runs Device OS ${runs}${age ? ` (reported ${age})` : ''}`);
   } else {
     lines.push('Target device: none selected');
+  }
+  if (p.fleet) {
+    lines.push(`Target fleet: ${p.fleet}`);
+  } else if (p.fleetError) {
+    lines.push(`Target fleet: not checked (${p.fleetError})`);
   }
   lines.push('');
   lines.push('Click for actions: change Device OS version or target device, compile now, open logs.');

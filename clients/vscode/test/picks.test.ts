@@ -71,9 +71,19 @@ test('device picks show platform and Device OS, with id and last heard below', (
   assert.equal(items[1].value, 'b00000000001');
 });
 
-test('status menu offers the four actions and shows the current pin/target', () => {
-  const items = statusMenuItems({ projectUri: 'file:///x', state: 'ok', pinnedRelease: '5.9.0', device: 'boron-1' });
-  assert.deepEqual(items.map((i) => i.value), ['selectDeviceOsVersion', 'selectTargetDevice', 'compileNow', 'showLogs']);
+test('status menu offers the actions and shows the current pin/target/fleet', () => {
+  const items = statusMenuItems({
+    projectUri: 'file:///x',
+    state: 'ok',
+    pinnedRelease: '5.9.0',
+    device: 'boron-1',
+    fleet: 'trackers: 1,204 devices, floor 2.3.1',
+  });
+  assert.deepEqual(
+    items.map((i) => i.value),
+    ['selectDeviceOsVersion', 'selectTargetDevice', 'selectTargetProduct', 'showFleet', 'compileNow', 'showLogs'],
+  );
+  assert.equal(items[2].description, 'fleet: trackers: 1,204 devices, floor 2.3.1');
   assert.equal(items[0].description, 'pinned: 5.9.0');
   assert.equal(items[1].description, 'target: boron-1');
   assert.equal(statusMenuItems(undefined)[0].description, 'pinned: not pinned');

@@ -69,6 +69,8 @@ test('status payload validation drops junk and blanks', () => {
     device: null,
     deviceRelease: null,
     deviceAgeSeconds: null,
+    fleet: null,
+    fleetError: null,
     message: null,
   });
 });
@@ -88,4 +90,13 @@ test('URIs compare after percent-decoding and drive-letter case folding', () => 
   assert.equal(pickProject(['file:///w/my%20proj'], 'file:///w/my proj/src/a.ino'), 'file:///w/my%20proj');
   assert.equal(normaliseUri('file:///C:/x/'), 'file:///c:/x');
   assert.equal(normaliseUri('file:///w/%E0%A4%A'), 'file:///w/%E0%A4%A');
+});
+
+test('the fleet target shows in the status text and tooltip', () => {
+  const v = statusView({ ...base, device: null, deviceRelease: null, platform: 'boron', fleet: 'trackers: 1,204 devices, floor 2.3.1' });
+  assert.equal(v.text, '$(warning) Device OS 2.3.1 · boron · trackers: 1,204 devices, floor 2.3.1');
+  assert.match(v.tooltip, /Target fleet: trackers: 1,204 devices, floor 2\.3\.1/);
+  const failed = statusView({ ...base, fleet: null, fleetError: 'product nope not found' });
+  assert.match(failed.tooltip, /Target fleet: not checked \(product nope not found\)/);
+  assert.equal(parseStatusPayload({ projectUri: 'file:///x', state: 'ok', fleet: 'a: 1 devices' })?.fleet, 'a: 1 devices');
 });
