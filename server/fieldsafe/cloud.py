@@ -923,12 +923,24 @@ class ParticleCloud:
         response = self._request("GET", path, resource=f"Device OS module {filename}", raw=True)
         return response.content
 
-    def open_events(self, device_id: str, *, prefix: str | None = None, read_timeout: float = 30.0) -> EventStream:
+    def open_events(
+        self,
+        device_id: str,
+        *,
+        prefix: str | None = None,
+        product: str | int | None = None,
+        read_timeout: float = 30.0,
+    ) -> EventStream:
         """``GET /v1/devices/:id/events[/:prefix]`` as a server-sent event stream (see :class:`EventStream`).
 
-        Opened (headers received) before returning, so events published after this call are not missed.
+        A product device you do not own has no device stream: ``product`` reads the product's stream and keeps
+        only this device's events. Opened (headers received) before returning, so events published after this
+        call are not missed.
         """
-        path = f"/v1/devices/{quote(device_id, safe='')}/events"
+        if product is not None:
+            path = f"/v1/products/{quote(str(product), safe='')}/events"
+        else:
+            path = f"/v1/devices/{quote(device_id, safe='')}/events"
         if prefix:
             path += "/" + quote(prefix, safe="")
         url = self._url(path)
@@ -946,7 +958,7 @@ class ParticleCloud:
             failure = self._error_for(response, f"events of device '{device_id}'", url)
             response.close()
             raise failure
-        return EventStream(response)
+        return EventStream(response, coreid=device_id if product is not None else None)
 
     # ---- cache ------------------------------------------------------------------------------------
 
@@ -1072,10 +1084,11 @@ class EventStream:
 
     _END = object()
 
-    def __init__(self, response: requests.Response) -> None:
+    def __init__(self, response: requests.Response, *, coreid: str | None = None) -> None:
         import queue
 
         self._response = response
+        self._coreid = coreid  # keep only this device's events (a product stream carries every device's)
         self._queue: queue.Queue[Any] = queue.Queue()
         self.error: str | None = None
         self.closed = False
@@ -1088,8 +1101,9 @@ class EventStream:
             for raw_line in self._response.iter_lines(chunk_size=1, decode_unicode=False):
                 line = raw_line.decode("utf-8", "replace") if isinstance(raw_line, bytes) else raw_line
                 if line == "":
-                    if data:
-                        self._queue.put(_event_of(name, "\n".join(data)))
+                    event = _event_of(name, "\n".join(data)) if data else None
+                    if event is not None and (self._coreid is None or event.coreid in (None, self._coreid)):
+                        self._queue.put(event)
                     name, data = "message", []
                 elif line.startswith(":"):
                     continue  # keepalive comment
@@ -1123,7 +1137,23 @@ class EventStream:
         return getattr(self, "_ended", False)
 
     def close(self) -> None:
+        """End the stream now: shut the socket down first, since closing the reader would block until the
+        reader thread's pending read returns (the next event or keepalive)."""
         self.closed = True
+        import socket
+
+        sock = _socket_of(self._response)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed by the server
+        else:  # an unknown transport: close in the background rather than block the caller
+            threading.Thread(target=self._close_response, daemon=True).start()
+            return
+        self._close_response()
+
+    def _close_response(self) -> None:
         try:
             self._response.close()
         except Exception:  # closing a broken connection may itself fail; nothing to do about it
@@ -1134,6 +1164,14 @@ class EventStream:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _socket_of(response: Any) -> Any:
+    """The socket under a streamed requests response (urllib3 -> http.client -> socket file), if reachable."""
+    try:
+        return response.raw._fp.fp.raw._sock
+    except AttributeError:
+        return None
 
 
 def _event_of(name: str, payload: str) -> CloudEvent:

@@ -178,9 +178,11 @@ def _refused_before_send(finding: Finding, exc: cloudmod.CloudError) -> Finding:
     )
 
 
-def _open_events(cloud: cloudmod.ParticleCloud, device_id: str) -> cloudmod.EventStream | None:
+def _open_events(
+    cloud: cloudmod.ParticleCloud, device_id: str, product: str | int | None = None
+) -> cloudmod.EventStream | None:
     try:
-        return cloud.open_events(device_id)
+        return cloud.open_events(device_id, product=product)
     except cloudmod.CloudError:
         return None  # no stream (or not allowed): fresh device reads alone decide
 
@@ -239,7 +241,7 @@ def _send_and_follow(
 ) -> None:
     state = decision.device
     assert state is not None and state.device_id is not None
-    events = _open_events(cloud, state.device_id)
+    events = _open_events(cloud, state.device_id, product)
     try:
         say(f"sending {guard.kb(len(binary))} to {state.name}", 0.0)
         try:
