@@ -18,6 +18,7 @@ Rules this module keeps:
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import hashlib
 import ipaddress
@@ -1144,10 +1145,8 @@ class EventStream:
 
         sock = _socket_of(self._response)
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):  # already closed by the server
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed by the server
         else:  # an unknown transport: close in the background rather than block the caller
             threading.Thread(target=self._close_response, daemon=True).start()
             return
