@@ -49,7 +49,7 @@ def expectations(text: str) -> tuple[str, str | None, set[tuple[str, int, str]]]
         m = re.search(r"//\s*expect:\s*(.*)$", line)
         if m:
             for item in m.group(1).split(";"):
-                code, api = item.split()
+                code, api = item.strip().split(None, 1)
                 expected.add((code, lineno, api))
     return target.group(1), platform.group(1) if platform else None, expected
 

@@ -24,10 +24,11 @@ def test_fs201_message_span_facts_and_fixes() -> None:
     text = "void setup() {\n    Particle.publishVitals(60);\n}\n"
     [f] = lint_source(text, "app.ino", "0.7.0", 6, target_reason="what field-unit-7 runs")
     assert f.code == "FS201"
-    assert f.message.startswith("`Particle.publishVitals` needs Device OS 1.2.0; this project targets 0.7.0")
+    # 1.2.1: the first final release that declares it (there is no final 1.2.0)
+    assert f.message.startswith("`Particle.publishVitals` needs Device OS 1.2.1; this project targets 0.7.0")
     assert f.message.endswith("(what field-unit-7 runs)")
     assert (f.span.line, f.span.column, f.span.end_column) == (2, 5, 27)  # type: ignore[union-attr]
-    assert f.facts["api"] == "Particle.publishVitals" and f.facts["since"] == "1.2.0" and f.facts["target"] == "0.7.0"
+    assert f.facts["api"] == "Particle.publishVitals" and f.facts["since"] == "1.2.1" and f.facts["target"] == "0.7.0"
     kinds = {x.kind: x.params for x in f.fixes}
     assert kinds["guard"]["macro"] == "SYSTEM_VERSION_v121" and kinds["guard"]["release"] == "1.2.1"
     assert kinds["retarget"]["release"] == "1.2.1"  # there is no final 1.2.0 to pin

@@ -40,20 +40,23 @@ TARGETS = [("0.7.0", 6), ("1.0.0", 13), ("1.4.4", 13), ("5.4.0", None), ("6.0.0"
 
 
 def reference_lint(text: str, path: str, target: str, platform_id: int | None,
-                   project_names: frozenset[str] = frozenset()) -> list[Finding]:  # fmt: skip
+                   project_names: frozenset[str] | None = None) -> list[Finding]:  # fmt: skip
     """The lint as one pass over the whole text, no chunking, no restricted shadowing."""
     version = DeviceOSVersion.parse(target)
     masked = apilint.blank_literals(text)
     lines = apilint._Lines(masked)
-    pre = apilint.preprocess(masked, version, platform_id, lines)
-    names = apilint.user_defined_names(masked) | pre.defined_names | set(project_names)
+    macros = None if project_names is None else frozenset(project_names) | apilint.defined_macros(masked)
+    pre = apilint.preprocess(masked, version, platform_id, lines, macros)
+    names = apilint.user_defined_names(masked) | pre.defined_names | set(project_names or ())
     var_types = apilint.typed_variables(masked, names)
     uses = apilint.extract_uses(masked, names, var_types)
+    if apilint.CHRONO_USING_RE.search(masked):
+        uses = [u for u in uses if u.api != apilint.CHRONO_LITERALS]
     findings = apilint._preprocessor_findings(pre, lines, path, version)
     seen: set[tuple[str, int]] = set()
     for use in uses:
         region = pre.state_at(use.start)
-        if region.state is False or (use.api, use.start) in seen:
+        if region.state is False or (use.api, use.start) in seen or pre.in_condition(use.start):
             continue
         seen.add((use.api, use.start))
         findings.extend(apilint.findings_for_use(use, lines, path, version, platform_id, region.notes))
@@ -140,7 +143,7 @@ def test_declaring_a_typed_variable_re_resolves_the_chunks_that_use_it() -> None
         "void f() {\n  c.mode(SystemSleepMode::STOP).duration(5min);\n}\nvoid g() {\n  Particle.publishVitals();\n}\n"
     )
     before = apilint.lint_source(body, "a.cpp", "1.4.0", 13)
-    assert [f.facts["api"] for f in before] == ["SystemSleepMode::STOP"]
+    assert [f.facts["api"] for f in before] == ["SystemSleepMode::STOP", "std::chrono literals"]
     # declared in a later chunk (variable types are file-scoped): f's chunk text is unchanged
     after = apilint.lint_source(body + "SystemSleepConfiguration c;\n", "a.cpp", "1.4.0", 13)
     assert after == reference_lint(body + "SystemSleepConfiguration c;\n", "a.cpp", "1.4.0", 13)

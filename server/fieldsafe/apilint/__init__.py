@@ -41,12 +41,15 @@ from fieldsafe.apilint.engine import (
     SOURCE_SUFFIXES,
     clear_caches,
     clear_chunk_memos,
+    defined_macros,
     lint_project,
     lint_source,
     project_defined_names,
     source_files,
 )
 from fieldsafe.apilint.extract import (
+    CHRONO_LITERALS,
+    CHRONO_USING_RE,
     ApiUse,
     api_tokens,
     extract_uses,
@@ -69,6 +72,8 @@ from fieldsafe.apilint.preprocess import (
 from fieldsafe.apilint.rules import _preprocessor_findings, findings_for_use
 
 __all__ = [
+    "CHRONO_LITERALS",
+    "CHRONO_USING_RE",
     "SOURCE_SUFFIXES",
     "_RESOLVED",
     "ApiUse",
@@ -84,6 +89,7 @@ __all__ = [
     "blank_literals",
     "clear_caches",
     "clear_chunk_memos",
+    "defined_macros",
     "evaluate_condition",
     "extract_uses",
     "extract_uses_treesitter",

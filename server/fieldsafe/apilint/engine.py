@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from fieldsafe.apilint.extract import (
+    CHRONO_LITERALS,
+    CHRONO_USING_RE,
     ApiUse,
     _tables,
     api_tokens,
@@ -63,7 +65,8 @@ def lint_source(
         if hit is not None:
             _CACHE.move_to_end(key)
             return list(hit)
-    result = tuple(_lint(text, path, target, platform_id, target_reason, project_names or frozenset(), engine))
+    macros = None if project_names is None else project_names | _scan(text).defines
+    result = tuple(_lint(text, path, target, platform_id, target_reason, project_names or frozenset(), engine, macros))
     with _LRU_LOCK:
         _CACHE[key] = result
         if len(_CACHE) > _CACHE_SIZE:
@@ -133,6 +136,18 @@ class _Scan:
     tokens: tuple[tuple[int, str], ...]  # api_tokens(masked)
     present: frozenset[str]  # the names in ``tokens``
     shadowed: frozenset[str]  # those of them the text defines itself
+    defines: frozenset[str]  # every macro name the text #defines (for #if outside this file)
+    arduino: bool = False  # the text includes Arduino.h (its compatibility names are not in the index)
+
+
+_DEFINE_RE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(\w+)", re.M)
+_ARDUINO_RE = re.compile(r"^[ \t]*#[ \t]*include[ \t]*[<\"]Arduino\.h[>\"]", re.M)
+ARDUINO_MARK = "ARDUINO"  # Arduino.h defines it; a project file including Arduino.h puts it in the project's names
+
+
+def defined_macros(masked: str) -> frozenset[str]:
+    """Every macro name a (blanked) text ``#define``s, wherever it is."""
+    return frozenset(_DEFINE_RE.findall(masked))
 
 
 _SCANS: OrderedDict[str, _Scan] = OrderedDict()
@@ -149,7 +164,10 @@ def _scan(text: str) -> _Scan:
     groups = _balanced_groups(masked)
     tokens = tuple((g.start + rel, name) for g in groups for rel, name in g.tokens)
     present = frozenset(n for _, n in tokens)
-    scan = _Scan(masked, _Lines(masked), groups, tokens, present, frozenset(shadowing_names(masked, tokens)))
+    defines = defined_macros(masked)
+    arduino = bool(_ARDUINO_RE.search(text))
+    scan = _Scan(masked, _Lines(masked), groups, tokens, present, frozenset(shadowing_names(masked, tokens)), defines,
+                 arduino)  # fmt: skip
     with _LRU_LOCK:
         _SCANS[text] = scan
         if len(_SCANS) > _SCANS_SIZE:
@@ -194,26 +212,29 @@ def _balanced_groups(masked: str) -> tuple[_Group, ...]:
 
 def _lint(
     text: str, path: str, target: DeviceOSVersion, platform_id: int | None, target_reason: str | None,
-    project_names: frozenset[str], engine: str,
+    project_names: frozenset[str], engine: str, project_macros: frozenset[str] | None,
 ) -> list[Finding]:  # fmt: skip
     scan = _scan(text)
     masked, lines = scan.masked, scan.lines
-    pre = preprocess(masked, target, platform_id, lines)
+    pre = preprocess(masked, target, platform_id, lines, project_macros)
     names = set(scan.shadowed) | pre.defined_names | (project_names & scan.present)
     var_types = _typed_variables_by_group(scan, names)
     if engine == "treesitter":
         located = [(0, u) for u in extract_uses_treesitter(text, masked, names, var_types, scan.tokens)]
     else:
         located = _resolved_uses(scan, names, var_types)
+    arduino = scan.arduino or ARDUINO_MARK in project_names
+    if CHRONO_USING_RE.search(masked):
+        located = [(b, u) for b, u in located if u.api != CHRONO_LITERALS]
     findings = _preprocessor_findings(pre, lines, path, target)
     seen: set[tuple[str, int]] = set()
     for base, use in located:
         start = base + use.start
         region = pre.state_at(start)
-        if region.state is False or (use.api, start) in seen:
+        if region.state is False or (use.api, start) in seen or pre.in_condition(start):
             continue
         seen.add((use.api, start))
-        findings.extend(_findings_at(use, base, lines, path, target, platform_id, region.notes, target_reason))
+        findings.extend(_findings_at(use, base, lines, path, target, platform_id, region.notes, target_reason, arduino))
     return findings
 
 
@@ -282,14 +303,20 @@ def clear_chunk_memos() -> None:
 
 
 def project_defined_names(texts: Iterable[str]) -> frozenset[str]:
-    """Device OS names that some project source defines itself (shadowing applies across files).
+    """Names some project source defines itself: Device OS names it shadows (across files) and every
+    macro it ``#define``s.
 
-    Only names that could shadow a Device OS API are collected (``user_defined_names`` restricted to
-    the API and event names each file mentions): those are the only ones ``lint_source`` asks about.
+    Shadowing: only names that could shadow a Device OS API are collected (``user_defined_names``
+    restricted to the API and event names each file mentions). Macros: with them ``#if defined(X)`` for
+    an X that neither Device OS nor any project file defines reads as false, as the preprocessor does;
+    an X some project file defines stays unknown (its header may or may not be included).
     """
     out: set[str] = set()
     for text in texts:
-        out |= _scan(text).shadowed
+        scan = _scan(text)
+        out |= scan.shadowed | scan.defines
+        if scan.arduino:
+            out.add(ARDUINO_MARK)
     return frozenset(out)
 
 

@@ -110,10 +110,56 @@ class _KeyTables:
                     call_only.add(key)
         overloaded = {k.split(".", 1)[0] for k in _overload_keys() if "." in k}
         objects |= overloaded
+        idx_objects, idx_types, idx_plain, idx_calls = _index_names(events)
+        objects |= idx_objects
+        classes |= idx_types
+        plain |= idx_plain
+        call_only |= idx_calls - set(apis)
         anchors = objects | classes | plain | {k for k in _overload_keys() if "." not in k and "::" not in k}
-        token_re = re.compile(r"(?<!\w)(?=[A-Za-z_])(" + _trie_pattern(anchors | events) + r")\b")
+        token_re = re.compile(r"(?<![\w])[A-Za-z_]\w*")
         return cls(frozenset(objects), frozenset(classes), frozenset(plain), frozenset(call_only),
                    frozenset(events), frozenset(anchors), token_re)  # fmt: skip
+
+
+def _index_names(events: set[str]) -> tuple[set[str], set[str], set[str], set[str]]:
+    """(objects, types, plain names, call-only names) from the symbol index that can ever be missing.
+
+    A name declared on every platform at every release can never produce a finding, so it is left
+    out (fewer tokens to resolve). Undocumented lowercase names that read like ordinary words (``power``,
+    ``detail``, ``retained``) are left out too: user code uses such words for its own variables.
+    """
+    from fieldsafe import symindex
+
+    built = symindex.Presence(symindex._index().built).mask
+    objects: set[str] = set()
+    types: set[str] = set()
+    plain: set[str] = set()
+    calls: set[str] = set()
+    documented = apidata.all_apis()
+    for name in symindex.top_level_names():
+        presence = symindex.plain(name)
+        if presence is None or name in ("true", "false"):
+            continue
+        kinds = {r.kind for r in presence.rows}
+        if kinds & {"namespace", "using-directive"} or any("build-flag" in r.note for r in presence.rows):
+            continue
+        if symindex.object_type(name) is not None:
+            objects.add(name)
+        if kinds & {"class", "struct", "union", "typedef", "enum"}:
+            types.add(name)
+        if presence.mask == built or (name in events and not _distinctive(name)):
+            continue
+        if name not in documented and not _distinctive(name):
+            continue
+        plain.add(name)
+        if kinds <= {"function", "macro-function", "method"}:
+            calls.add(name)
+    return objects, types, plain, calls
+
+
+def _distinctive(name: str) -> bool:
+    """Could a user plausibly name their own variable this? (``power`` yes, ``time32_t``/``D21`` no)."""
+    return len(name) >= 3 and (any(c.isupper() or c.isdigit() for c in name) or "_" in name.strip("_"))
 
 
 def _trie_pattern(words: Iterable[str]) -> str:
@@ -334,14 +380,13 @@ _BUILDER_RE = re.compile(r"(Configuration|Config|Options|Filter|Params|Credentia
 
 def _chain(masked: str, uses: list[ApiUse], cls: str, pos: int, var_types: dict[str, str]) -> None:
     """Follow builder chains ``.mode(...).duration(...)`` on an object of class ``cls``."""
-    apis = apidata.all_apis()
     for _ in range(32):
         m = _MEMBER_RE.match(masked, pos)
         if not m:
             return
         key = f"{cls}::{m.group(1)}"
         args, after = _call_args(masked, m.end())
-        known = key in apis or key in _overload_keys()
+        known = _known(key)
         if known:
             uses.append(ApiUse(key, m.start(1), m.end(1), args, _arg_types(args, var_types)))
         if args is None or not (known or _BUILDER_RE.search(cls)):
@@ -359,8 +404,23 @@ _WORD_RE = re.compile(r"\b\w+\b")
 
 
 def api_tokens(masked: str) -> list[tuple[int, str]]:
-    """(start, name) of every whole-word occurrence of a Device OS anchor or event name, in order."""
-    return [(m.start(), m.group(1)) for m in _tables().token_re.finditer(masked)]
+    """(start, name) of every whole-word occurrence of a Device OS anchor or event name, in order.
+
+    One identifier regex and a set lookup: the anchors are thousands of names (the symbol index), too
+    many for an alternation.
+    """
+    t = _tables()
+    wanted = t.anchors | t.events
+    return [(m.start(), m.group()) for m in t.token_re.finditer(masked) if m.group() in wanted]
+
+
+def _known(key: str) -> bool:
+    """Is ``key`` (``Obj.member``, ``Class::member``) a documented API, an overload row or in the symbol index?"""
+    if key in apidata.all_apis() or key in _overload_keys():
+        return True
+    from fieldsafe import symindex
+
+    return symindex.key_presence(key) is not None
 
 
 def extract_uses(
@@ -383,7 +443,7 @@ def extract_uses(
             if mm:
                 key = f"{name}.{mm.group(1)}"
                 args, _ = _call_args(masked, mm.end())
-                if key in apis or key in _overload_keys():
+                if _known(key):
                     uses.append(ApiUse(key, start, mm.end(), args, _arg_types(args, var_types)))
                     if key == "System.on" and args is not None:
                         uses.extend(_event_uses(masked, mm.end(), args, user_names))
@@ -395,7 +455,7 @@ def extract_uses(
                                      (f"{name}::{sm.group(1)}", sm.end(1))):  # fmt: skip
                     if sm.group(2) is None and key.endswith("::None"):
                         continue
-                    if key in apis:
+                    if _known(key):
                         uses.append(ApiUse(key, start, key_end))
                         break
                 else:
@@ -415,8 +475,35 @@ def extract_uses(
         for m in var_re.finditer(masked):
             if _qualifier_ok(masked, m.start()):
                 _chain(masked, uses, var_types[m.group(1)], m.end(), var_types)
+    uses.extend(chrono_literal_uses(masked, uses))
     uses.sort(key=lambda u: (u.start, u.end))
     return uses
+
+
+CHRONO_LITERALS = "std::chrono literals"
+_CHRONO_LITERAL_RE = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:ms|s|min|h|us|ns)\b")
+CHRONO_USING_RE = re.compile(
+    r"\busing\s+namespace\s+(?:std\s*::\s*)?(?:literals\s*::\s*)?(?:chrono_literals|literals|chrono|std)\s*;"
+)
+
+
+def chrono_literal_uses(masked: str, uses: Sequence[ApiUse]) -> list[ApiUse]:
+    """``10s``, ``6min``: each needs ``std::chrono_literals`` in scope, which Device OS makes global from
+    1.5.0 (a using-directive in ``application.h``). Literals inside the arguments of a call that has a
+    chrono overload row are left to that row (FS204 names the form); the caller drops them all when
+    the file has its own using-directive.
+    """
+    spans = []
+    for u in uses:
+        if u.args is not None and any("chrono" in ov.note for ov in apidata.overloads(u.api)):
+            open_at = masked.find("(", u.end)
+            if open_at >= 0:
+                spans.append((open_at, _match_paren(masked, open_at)))
+    out = []
+    for m in _CHRONO_LITERAL_RE.finditer(masked):
+        if not any(a < m.start() < b for a, b in spans):
+            out.append(ApiUse(CHRONO_LITERALS, m.start(), m.end()))
+    return out
 
 
 def _constructor_and_chain(
@@ -508,7 +595,8 @@ def extract_uses_treesitter(
             for node in nodes:
                 names.add(to_char(node.start_byte))
     # Resolve with the scanner, restricted to positions the parser saw as identifiers in code.
-    return [u for u in extract_uses(masked, user_names, var_types, tokens) if u.start in names or _ts_inner(u, names)]
+    return [u for u in extract_uses(masked, user_names, var_types, tokens)
+            if u.start in names or _ts_inner(u, names) or u.api == CHRONO_LITERALS]  # fmt: skip
 
 
 def _ts_inner(use: ApiUse, starts: set[int]) -> bool:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from itertools import accumulate
 from typing import ClassVar
 
-from fieldsafe import apidata
+from fieldsafe import apidata, symindex
 from fieldsafe.versions import DeviceOSVersion
 
 # --------------------------------------------------------------------------------------------------
@@ -86,6 +86,8 @@ class _Env:
     platform_id: int | None
     defines: dict[str, str | None] = field(default_factory=dict)  # user #define (None = #undef'd)
     undefined_version_macros: list[str] = field(default_factory=list)  # SYSTEM_VERSION_* read as 0
+    project_macros: frozenset[str] | None = None  # names some project file defines (None: not known)
+    flag_macros: list[str] = field(default_factory=list)  # names read as undefined: only a -D flag could set them
 
 
 @cache
@@ -106,6 +108,40 @@ def _wiring_value(name: str, platform_id: int | None) -> int | None:
     if facts is None:
         return None
     return {"Wiring_WiFi": facts.wifi, "Wiring_Cellular": facts.cellular, "Wiring_BLE": facts.ble}.get(name)
+
+
+def _table_macro(name: str, env: _Env) -> tuple[bool, int | None] | None:
+    """(defined?, value for #if) of a platform macro per ``platform-macros.tsv`` at the target, or None
+    when the table cannot say (not a table macro, platform unknown, release not built for it)."""
+    if env.platform_id is None or not symindex.is_platform_macro(name):
+        return None
+    raw = symindex.platform_macro(name, env.platform_id, env.target)
+    if raw is None:
+        return None
+    if raw == symindex.UNDEFINED:
+        return False, 0
+    return True, (int(raw) if re.fullmatch(r"-?\d+", raw) else None)
+
+
+def _index_macro(name: str, env: _Env) -> tuple[bool, bool | None]:
+    """(is ``name`` a macro some Device OS release defines, is it defined at the target) per the symbol
+    index; the second is None where the index cannot say (after 6.2.0, unindexed platform)."""
+    mask = 0
+    for r in symindex.rows(name):
+        if r.kind.startswith("macro") and "include-guard" not in r.note:
+            mask |= r.mask
+    if not mask:
+        return False, None
+    return True, symindex.Presence(mask).declared(env.target, env.platform_id)
+
+
+def _unknown_name(name: str, env: _Env) -> int | None:
+    """An identifier no Device OS header defines: 0 (as the preprocessor reads it) unless a project file
+    defines it somewhere (then it depends on includes: unknown). Remembered so findings can say so."""
+    if env.project_macros is None or name in env.project_macros:
+        return None
+    env.flag_macros.append(name)
+    return 0
 
 
 class _ExprParser:
@@ -243,13 +279,23 @@ class _ExprParser:
             return info.value if info.value is not None else 1
         if name == "PLATFORM_ID":
             return env.platform_id
+        table = _table_macro(name, env)
+        if table is not None:
+            return table[1]
         if name in _platform_macros():
             return _platform_macros()[name]
-        if name.startswith("Wiring_"):
+        if name.startswith("Wiring_") and symindex.release_index(env.target) is None:
             return _wiring_value(name, env.platform_id)
         if name in ("true", "false"):
             return int(name == "true")
-        return None
+        if symindex.is_platform_macro(name) or name.startswith(("Wiring_", "HAL_PLATFORM_", "HAL_USE_")):
+            return None  # a platform macro on an unknown platform or release
+        is_macro, defined = _index_macro(name, env)
+        if is_macro:
+            return 0 if defined is False else None  # defined: its value is not in the index
+        if symindex.is_index_name(name):
+            return 0  # a declaration, not a macro: #if reads it as 0
+        return _unknown_name(name, env)
 
 
 def _is_defined(name: str, env: _Env) -> int | None:
@@ -262,12 +308,24 @@ def _is_defined(name: str, env: _Env) -> int | None:
     info = apidata.macros().get(name)
     if info is not None:
         return int(info.defined_in(env.target))
-    if name == "PLATFORM_ID" or name in _platform_macros():
+    if name == "PLATFORM_ID":
         return 1
-    if name.startswith("Wiring_"):
+    table = _table_macro(name, env)
+    if table is not None:
+        return int(table[0])
+    if name in _platform_macros():
+        return 1
+    if name.startswith("Wiring_") and symindex.release_index(env.target) is None:
         v = _wiring_value(name, env.platform_id)
         return None if v is None else 1
-    return None
+    if symindex.is_platform_macro(name) or name.startswith(("Wiring_", "HAL_PLATFORM_", "HAL_USE_")):
+        return None
+    is_macro, defined = _index_macro(name, env)
+    if is_macro:
+        return None if defined is None else int(defined)
+    if symindex.is_index_name(name):
+        return 0  # a Device OS declaration, not a macro
+    return _unknown_name(name, env)
 
 
 def _apply(op: str, a: int | None, b: int | None) -> int | None:
@@ -304,11 +362,18 @@ def evaluate_condition(
 
 @dataclass(frozen=True)
 class GuardNote:
-    """A ``#if`` that is true on the target only because a ``SYSTEM_VERSION_*`` macro is undefined there."""
+    """Why a ``#if`` branch counts as compiled on the target although that may be wrong for the build.
+
+    ``kind`` "version": true only because a ``SYSTEM_VERSION_*`` macro is undefined there (read as 0).
+    ``kind`` "flag": the branch depends on macros that no Device OS header and no project file defines,
+    read as undefined as the preprocessor does; only a ``-D`` build flag (which the check cannot see)
+    could define them.
+    """
 
     line: int
     text: str
     macros: tuple[str, ...]
+    kind: str = "version"
 
 
 @dataclass(frozen=True)
@@ -325,6 +390,9 @@ class _Frame:
     current: bool | None
     any_taken: bool | None
     note: GuardNote | None
+    flags: tuple[str, ...] = ()  # flag macros read as undefined by this #if chain's conditions
+    line: int = 0
+    text: str = ""
 
 
 def _and(a: bool | None, b: bool | None) -> bool | None:
@@ -351,49 +419,71 @@ class Preprocessed:
     starts: list[int]
     defined_names: set[str]
     errors: list[tuple[int, int, str, str]]  # (offset, end, directive text, macro)
+    condition_spans: tuple[tuple[int, int], ...] = ()  # #if/#elif/#ifdef/... lines: names there are not uses
+
+    def in_condition(self, offset: int) -> bool:
+        """Is ``offset`` inside a conditional directive's own text (where undefined names are legal)?"""
+        i = bisect.bisect_right(self.condition_starts, offset) - 1
+        return i >= 0 and offset < self.condition_spans[i][1]
+
+    @cached_property
+    def condition_starts(self) -> list[int]:
+        return [a for a, _ in self.condition_spans]
 
     def state_at(self, offset: int) -> Region:
         return self.regions[bisect.bisect_right(self.starts, offset) - 1]
 
 
-_Outcome = tuple[bool | None, tuple[str, ...]] | PreprocessorError
+_Outcome = tuple[bool | None, tuple[str, ...], tuple[str, ...]] | PreprocessorError
 _EVAL_MEMO: dict[tuple[object, ...], _Outcome] = {}
 
 
 def _evaluate_memo(
-    expr: str, target: DeviceOSVersion, platform_id: int | None, defines: dict[str, str | None]
-) -> _Outcome:
-    """(value, SYSTEM_VERSION_* macros read as 0) of one ``#if``, or the PreprocessorError it raises.
+    expr: str, target: DeviceOSVersion, platform_id: int | None, defines: dict[str, str | None],
+    project_macros: frozenset[str] | None = None,
+) -> _Outcome:  # fmt: skip
+    """(value, SYSTEM_VERSION_* macros read as 0, flag macros read as undefined) of one ``#if``, or the
+    PreprocessorError it raises.
 
-    Memoised per (expression, target, platform, the file's #defines so far): a file repeats the same
-    guard many times, and an edit elsewhere re-evaluates every directive of the file.
+    Memoised per (expression, target, platform, the file's #defines so far, the project's macros): a
+    file repeats the same guard many times, and an edit elsewhere re-evaluates every directive of the file.
     """
-    key = (expr, target, platform_id, frozenset(defines.items()) if defines else None)
+    key = (expr, target, platform_id, frozenset(defines.items()) if defines else None, project_macros)
     hit = _EVAL_MEMO.get(key)
     if hit is not None:
         return hit
-    env = _Env(target, platform_id, dict(defines))
+    env = _Env(target, platform_id, dict(defines), project_macros=project_macros)
     outcome: _Outcome
     try:
         value = _ExprParser(expr, env).parse()
-        outcome = (None if value is None else bool(value), tuple(env.undefined_version_macros))
+        outcome = (None if value is None else bool(value), tuple(env.undefined_version_macros),
+                   tuple(dict.fromkeys(env.flag_macros)))  # fmt: skip
     except PreprocessorError as exc:
         outcome = exc
     except ValueError:
-        outcome = (None, ())
+        outcome = (None, (), ())
     if len(_EVAL_MEMO) > 4096:
         _EVAL_MEMO.clear()
     _EVAL_MEMO[key] = outcome
     return outcome
 
 
-def preprocess(masked: str, target: DeviceOSVersion, platform_id: int | None, lines: _Lines) -> Preprocessed:
-    """Walk the directives of ``masked`` (already blanked) and compute which regions the target compiles."""
+def preprocess(
+    masked: str, target: DeviceOSVersion, platform_id: int | None, lines: _Lines,
+    project_macros: frozenset[str] | None = None,
+) -> Preprocessed:  # fmt: skip
+    """Walk the directives of ``masked`` (already blanked) and compute which regions the target compiles.
+
+    ``project_macros`` are the names some project file ``#define``s. With it, a name that neither a
+    Device OS header (symbol index, platform macros) nor a project file defines is undefined, as the
+    preprocessor reads it; without it (a lone file) such names stay unknown ("maybe compiled").
+    """
     regions = [Region(0, True)]
     stack: list[_Frame] = []
     defines: dict[str, str | None] = {}
     defined_names: set[str] = set()
     errors: list[tuple[int, int, str, str]] = []
+    spans: list[tuple[int, int]] = []
 
     def active() -> bool | None:
         state: bool | None = True
@@ -401,36 +491,48 @@ def preprocess(masked: str, target: DeviceOSVersion, platform_id: int | None, li
             state = _and(state, fr.current)
         return state
 
-    def evaluate(expr: str, m: re.Match[str]) -> tuple[bool | None, GuardNote | None]:
-        outcome = _evaluate_memo(expr, target, platform_id, defines)
+    def evaluate(expr: str, m: re.Match[str]) -> tuple[bool | None, GuardNote | None, tuple[str, ...]]:
+        outcome = _evaluate_memo(expr, target, platform_id, defines, project_macros)
         if isinstance(outcome, PreprocessorError):
             errors.append((m.start(), m.end(), m.group(0).strip(), str(outcome)))
-            return False, None
-        result, undefined = outcome
+            return False, None, ()
+        result, undefined, flags = outcome
         note = None
         if result and undefined:
             note = GuardNote(lines.pos(m.start())[0], m.group(0).strip(), undefined)
-        return result, note
+        elif result and flags:
+            note = GuardNote(lines.pos(m.start())[0], m.group(0).strip(), flags, "flag")
+        return result, note, flags
+
+    def ifdef(name: str) -> tuple[int | None, tuple[str, ...]]:
+        env = _Env(target, platform_id, defines, project_macros=project_macros)
+        return _is_defined(name, env), tuple(env.flag_macros)
 
     for m in _DIRECTIVE_RE.finditer(masked):
         kind, rest = m.group(1), m.group(2).strip()
+        if kind not in ("define",):
+            spans.append((m.start(), m.end()))
+        line, text = lines.pos(m.start())[0], m.group(0).strip()
         if kind in ("if", "ifdef", "ifndef"):
             if kind == "if":
-                cond, note = evaluate(rest, m)
+                cond, note, flags = evaluate(rest, m)
             else:
                 name = rest.split()[0] if rest.split() else ""
-                d = _is_defined(name, _Env(target, platform_id, defines))
-                cond, note = (None if d is None else bool(d) == (kind == "ifdef")), None
-            stack.append(_Frame(cond, cond, note))
+                d, flags = ifdef(name)
+                cond = None if d is None else bool(d) == (kind == "ifdef")
+                note = GuardNote(line, text, flags, "flag") if cond and flags else None
+            stack.append(_Frame(cond, cond, note, flags, line, text))
         elif kind == "elif" and stack:
             fr = stack[-1]
-            cond, note = evaluate(rest, m)
+            cond, note, flags = evaluate(rest, m)
             fr.current = _and(_not(fr.any_taken), cond)
             fr.any_taken = _or(fr.any_taken, cond)
-            fr.note = note
+            fr.flags = tuple(dict.fromkeys(fr.flags + flags))
+            fr.note = note if note else (GuardNote(line, text, fr.flags, "flag") if fr.current and fr.flags else None)
         elif kind == "else" and stack:
             fr = stack[-1]
-            fr.current, fr.note = _not(fr.any_taken), None
+            fr.current = _not(fr.any_taken)
+            fr.note = GuardNote(fr.line, fr.text, fr.flags, "flag") if fr.current and fr.flags else None
         elif kind == "endif" and stack:
             stack.pop()
         elif kind in ("define", "undef") and active() is not False:
@@ -444,4 +546,4 @@ def preprocess(masked: str, target: DeviceOSVersion, platform_id: int | None, li
             continue
         notes = tuple(fr.note for fr in stack if fr.note is not None and fr.current)
         regions.append(Region(m.end(), active(), notes))
-    return Preprocessed(regions, [r.start for r in regions], defined_names, errors)
+    return Preprocessed(regions, [r.start for r in regions], defined_names, errors, tuple(spans))

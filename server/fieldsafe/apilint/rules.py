@@ -1,12 +1,13 @@
-"""Rules: one use site + target release/platform -> FS201-FS205 findings (messages, facts, fixes)."""
+"""Rules: one use site + target release/platform -> FS201-FS206 findings (messages, facts, fixes)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 
-from fieldsafe import apidata
+from fieldsafe import apidata, symindex
 from fieldsafe.apidata import Availability
+from fieldsafe.apilint import availability
 from fieldsafe.apilint.extract import ApiUse
 from fieldsafe.apilint.fixes import _fixes
 from fieldsafe.apilint.preprocess import GuardNote, Preprocessed, _Lines
@@ -52,6 +53,11 @@ def _guard_text(notes: Sequence[GuardNote], target: DeviceOSVersion) -> tuple[st
         return "", (), ""
     n = notes[-1]
     names = ", ".join(dict.fromkeys(n.macros))
+    if n.kind == "flag":
+        text = (f"; this assumes {names} {'is' if len(n.macros) == 1 else 'are'} not defined (the #if on line "
+                f"{n.line}): no Device OS header or project file defines {'it' if len(n.macros) == 1 else 'them'}, "
+                f"only a build flag (-D) could, and the check cannot see build flags")  # fmt: skip
+        return text, (Related(f"branch taken because {names} is undefined: {n.text}"),), n.text
     text = (f"; the #if on line {n.line} does not exclude it: {names} is not defined in Device OS {target}, "
             f"and an undefined name is 0 in #if")  # fmt: skip
     return text, (Related(f"guard evaluated true on {target}: {n.text}"),), n.text
@@ -77,17 +83,17 @@ def findings_for_use(
 
 def _findings_at(
     use: ApiUse, base: int, lines: _Lines, path: str, target: DeviceOSVersion, platform_id: int | None,
-    notes: Sequence[GuardNote], target_reason: str | None,
+    notes: Sequence[GuardNote], target_reason: str | None, arduino: bool = False,
 ) -> list[Finding]:  # fmt: skip
     """``findings_for_use`` for a use whose offsets are relative to ``base``."""
     overloaded = bool(apidata.overloads(use.api))
     key = (use.api, use.args if overloaded else None, use.arg_types if overloaded else (), target, platform_id,
-           tuple(notes), target_reason)  # fmt: skip
+           tuple(notes), target_reason, arduino)  # fmt: skip
     templates = _TEMPLATES.get(key)
     if templates is None:
         if len(_TEMPLATES) > 8192:
             _TEMPLATES.clear()
-        templates = _TEMPLATES[key] = tuple(_finding_templates(use, target, platform_id, notes, target_reason))
+        templates = _TEMPLATES[key] = tuple(_finding_templates(use, target, platform_id, notes, target_reason, arduino))
     if not templates:
         return []
     l1, c1 = lines.pos(base + use.start)
@@ -109,10 +115,20 @@ _TEMPLATES: dict[tuple[object, ...], tuple[Finding, ...]] = {}
 
 def _finding_templates(
     use: ApiUse, target: DeviceOSVersion, platform_id: int | None, notes: Sequence[GuardNote],
-    target_reason: str | None,
+    target_reason: str | None, arduino: bool = False,
 ) -> list[Finding]:  # fmt: skip
-    """The findings for ``use`` without a span (``findings_for_use`` adds it)."""
-    a = apidata.availability(use.api)
+    """The findings for ``use`` without a span (``findings_for_use`` adds it).
+
+    Whether it compiles comes from ``availability.effective`` (the symbol index where it knows the
+    name, the documented tables otherwise); a use that compiles may still get the documentation's
+    runtime caveat (FS206).
+    """
+    a = availability.effective(use.api, platform_id)
+    if arduino and a is not None and not a.available_in(target, platform_id):
+        # Arduino.h adds compatibility names Particle.h alone lacks (the symbol index reads Particle.h only)
+        docs = apidata.availability(use.api)
+        if docs is not None and docs.allowed_on(platform_id) and docs.available_in(target, platform_id):
+            a = docs
     overloads = apidata.overloads(use.api)
     if a is None and not overloads:
         return []
@@ -128,8 +144,12 @@ def _finding_templates(
             pname = facts.display_name if facts else str(platform_id)
             msg = (f"`{use.api}` is for {rule.label} only" if rule.kind == "only" else
                    f"`{use.api}` is not available on {rule.label}")  # fmt: skip
-            return [Finding("FS203", Severity.ERROR, f"{msg}; this project targets {pname}{reason}", span,
-                            {**facts_base, "since": str(a.since), "platform": pname, "rule": rule.clause})]  # fmt: skip
+            return [Finding("FS203", Severity.ERROR, f"{msg}; this project targets {pname}{reason}{guard_note}", span,
+                            {**facts_base, "since": str(a.since), "platform": pname, "rule": rule.clause},
+                            (), related)]  # fmt: skip
+        if not symindex.covers(target, platform_id) and target.base <= symindex.last_release():
+            # no build of this release for this platform (M-SoM at 5.3.0): judge the release itself
+            a = availability.effective(use.api, None) or a
         if not a.available_in(target, platform_id):
             return [_version_finding(a, use, span, target, platform_id, reason, guard_note, related, facts_base)]
     for ov in overloads:
@@ -138,6 +158,13 @@ def _finding_templates(
                    f"this project targets {target}{reason}{guard_note}")  # fmt: skip
             return [Finding("FS204", Severity.ERROR, msg, span, {**facts_base, "since": str(ov.since), "overload": ov.note},
                             _fixes(ov, target, platform_id, reason), related)]  # fmt: skip
+    note = availability.runtime_note(use.api, target, platform_id)
+    if note is not None:
+        severity = Severity.WARNING if note.severity == "warning" else Severity.INFO
+        facts = {**facts_base, "runtime": True}
+        if note.since is not None:
+            facts["since"] = str(note.since)
+        return [Finding("FS206", severity, f"{note.message}; this project targets {target}{reason}", span, facts)]
     return []
 
 
