@@ -29,7 +29,7 @@ def test_findings_from_pin_gcc_output(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["check", str(root)]) == 1
     out = capsys.readouterr().out
     assert (
-        "src/demo.ino:2:5: error: `Particle.publishVitals` needs Device OS 1.2.0; this project targets 1.0.0 [FS201]"
+        "src/demo.ino:2:5: error: `Particle.publishVitals` needs Device OS 1.2.1; this project targets 1.0.0 [FS201]"
         in out
     )
 
@@ -46,7 +46,7 @@ def test_json_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     by_code = {r["code"]: r for r in rows}
     r = by_code["FS201"]
     assert (r["file"], r["line"], r["column"], r["api"], r["since"], r["severity"]) == (
-        "src/demo.ino", 2, 5, "Particle.publishVitals", "1.2.0", "error",
+        "src/demo.ino", 2, 5, "Particle.publishVitals", "1.2.1", "error",
     )  # fmt: skip
     assert {f["kind"] for f in r["fixes"]} == {"guard", "retarget"}
     assert by_code["FS203"]["api"] == "BLE.on"

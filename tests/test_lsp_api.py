@@ -56,7 +56,7 @@ async def test_api_diagnostic_on_change(session: Session, emulator: EmulatorServ
     line = VITALS.splitlines().index("    Particle.publishVitals(60);")
     assert diag.range.start.line == line
     assert VITALS.splitlines()[line][diag.range.start.character : diag.range.end.character] == "Particle.publishVitals"
-    assert "1.2.0" in diag.message and "0.5.3" in diag.message
+    assert "1.2.1" in diag.message and "0.5.3" in diag.message
     assert len(emulator.seen("/v1/binaries", method="POST")) == before, "linting must not compile"
     session.change(u, INO, 3)
     await wait_until(lambda: not api_diags(session, u), what="cleared once the call is gone")

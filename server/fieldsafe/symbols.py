@@ -63,6 +63,12 @@ def _read_packed(name: str) -> tuple[dict[str, str], ...]:
     return tuple({k: (v or "") for k, v in row.items()} for row in reader)
 
 
+@cache
+def _version(text: str) -> DeviceOSVersion:
+    """Release strings repeat (70 distinct in 20k rows): parse each once (versions are immutable)."""
+    return DeviceOSVersion.parse(text)
+
+
 @dataclass(frozen=True, slots=True)
 class Symbol:
     """One row of the index: a name of one kind/scope/arity over a release range on some platforms."""
@@ -125,8 +131,8 @@ def symbols() -> tuple[Symbol, ...]:
                 kind=row["kind"],
                 scope=row["scope"],
                 arity=row["arity"],
-                first=DeviceOSVersion.parse(row["from_release"]),
-                last=DeviceOSVersion.parse(row["to_release"]),
+                first=_version(row["from_release"]),
+                last=_version(row["to_release"]),
                 platforms=None if plats == "all" else frozenset(plats.split(",")),
                 header=row["header"],
                 note=row["note"],
@@ -150,7 +156,7 @@ def _macro_rows() -> dict[str, tuple[tuple[str, str, DeviceOSVersion, DeviceOSVe
     for row in _read_packed("platform-macros.tsv.xz"):
         if row["from_release"] == "5.4.0+ledger":
             continue  # special tag, kept out of the ranges (API-DATA.md)
-        first, last = DeviceOSVersion.parse(row["from_release"]), DeviceOSVersion.parse(row["to_release"])
+        first, last = _version(row["from_release"]), _version(row["to_release"])
         groups[row["platform"]].append((row["macro"], row["value"], first, last, row["note"]))
     return {k: tuple(v) for k, v in groups.items()}
 
@@ -211,7 +217,7 @@ def std_includes(release: DeviceOSVersion, platform: str) -> tuple[StdInclude, .
     """Standard headers ``Particle.h`` pulls in at an indexed release on a platform."""
     out: list[StdInclude] = []
     for row in _read_packed("device-os-std-includes.tsv.xz"):
-        first, last = DeviceOSVersion.parse(row["from_release"]), DeviceOSVersion.parse(row["to_release"])
+        first, last = _version(row["from_release"]), _version(row["to_release"])
         plats = row["platforms"]
         if first <= release <= last and (plats == "all" or platform in plats.split(",")):
             out.append(StdInclude(row["std_header"], row["via"], row["included_by"]))

@@ -77,16 +77,17 @@ def _index() -> _Index:
     from fieldsafe import symbols
 
     rows_in = symbols.symbols()
-    bounds = {v.base for sym in rows_in for v in (sym.first, sym.last)}
-    for group in symbols._macro_rows().values():
-        bounds.update(v for _, _, first, last, _ in group for v in (first.base, last.base))
-    releases = tuple(sorted(bounds))
-    at = {v: i for i, v in enumerate(releases)}
+    distinct = {id(v): v for sym in rows_in for v in (sym.first, sym.last)}  # parsed once and shared
+    for group in symbols._macro_rows().values():  # same data, same package
+        distinct.update((id(v), v) for _, _, first, last, _ in group for v in (first, last))
+    releases = tuple(sorted({v.base for v in distinct.values()}))
+    at_base = {v: i for i, v in enumerate(releases)}
+    by_id = {k: at_base[v.base] for k, v in distinct.items()}
     width = len(_PLATFORMS)
     built = 0
     for p, name in enumerate(_PLATFORMS):
         for lo, hi in _COVERAGE[name]:
-            for r in range(at[DeviceOSVersion.parse(lo)], at[DeviceOSVersion.parse(hi)] + 1):
+            for r in range(at_base[DeviceOSVersion.parse(lo)], at_base[DeviceOSVersion.parse(hi)] + 1):
                 built |= 1 << (r * width + p)
     every = (1 << width) - 1
     bit = {n: 1 << i for i, n in enumerate(_PLATFORMS)}
@@ -96,7 +97,8 @@ def _index() -> _Index:
         if sym.first.build:
             continue  # the special 5.4.0+ledger tag is kept out of the ranges (its differences are notes)
         pmask = every if sym.platforms is None else sum(bit[p] for p in sym.platforms if p in bit)
-        mask = _range_mask(at[sym.first.base], at[sym.last.base], width) & _repeat(pmask, width, len(releases)) & built
+        lo_i, hi_i = by_id[id(sym.first)], by_id[id(sym.last)]
+        mask = _range_mask(lo_i, hi_i, width) & _repeat(pmask, width, len(releases)) & built
         implied = sym.name.rsplit("::", 1)[0] if "::" in sym.name else ""
         scope = "" if sym.scope == implied else (sym.scope or "-")
         rows.setdefault(sym.name, []).append(Row(sym.name, sym.kind, sym.arity, mask, sym.header, sym.note, scope))
@@ -413,10 +415,18 @@ def _macros() -> dict[str, dict[str, tuple[tuple[int, int, str], ...]]]:
     from fieldsafe import symbols
 
     at = {v: i for i, v in enumerate(_index().releases)}
+    ids: dict[int, int] = {}
+
+    def index_of(v: DeviceOSVersion) -> int:
+        i = ids.get(id(v))
+        if i is None:
+            i = ids[id(v)] = at[v.base]
+        return i
+
     out: dict[str, dict[str, list[tuple[int, int, str]]]] = {}
     for platform, group in symbols._macro_rows().items():
         for macro, value, first, last, _note in group:
-            out.setdefault(macro, {}).setdefault(platform, []).append((at[first.base], at[last.base], value))
+            out.setdefault(macro, {}).setdefault(platform, []).append((index_of(first), index_of(last), value))
     return {m: {p: tuple(v) for p, v in d.items()} for m, d in out.items()}
 
 
