@@ -29,8 +29,9 @@ SPEC = {
 
 
 def _last_event(emu: EmulatorServer) -> tuple[str, dict[str, Any], str, int | None]:
-    """The newest event on the emulator's bus: (name, data, coreid, product_id)."""
-    event = emu.api.events.history()[-1]
+    """The newest ``particle/firmware/*`` event on the emulator's bus: (name, data, coreid, product_id).
+    (Device events follow an intelligent release: the field simulator flashes the devices it reaches.)"""
+    event = [e for e in emu.api.events.history() if e.name.startswith("particle/firmware/")][-1]
     return event.name, json.loads(event.data), event.coreid, event.product_id
 
 
