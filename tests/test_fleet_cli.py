@@ -149,3 +149,15 @@ def test_unknown_target_product_fails_ci(emu: EmulatorServer, tmp_path: Path, ca
     assert main(["check", str(project), "--target", "product:nope", "--json"]) == 1
     body = json.loads(capsys.readouterr().out)
     assert "FS509" in [f["code"] for f in body["findings"]]
+
+
+def test_release_allow_device_os_update_never_for_stuck(emu: EmulatorServer, tmp_path: Path, capsys) -> None:
+    binary = tmp_path / "app.bin"
+    binary.write_bytes(app_binary("6.3.4", version=2))
+    base = ["release", "trackers", "--binary", str(binary), "--version", "2", "--dry-run", "--allow-device-os-update"]
+    assert main([*base, "--product-default"]) == 1  # 3 devices with updates disabled would be stuck
+    assert "stuck" in capsys.readouterr().err
+    assert main([*base, "--groups", "beta"]) == 0  # the beta group only heals: allowed
+    assert (
+        main(["release", "trackers", "--binary", str(binary), "--version", "2", "--dry-run", "--groups", "beta"]) == 1
+    )

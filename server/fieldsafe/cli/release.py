@@ -107,15 +107,20 @@ def run(args: argparse.Namespace) -> int:
     if reach.total:
         findings += fleetfindings.impact_findings(reach, needed, info.platform_id, ctx, app_bytes=len(data))
     decision = _decide(impact, listing, args, platform_id, info.platform_id)
+    released: dict[str, Any] | None = None
+    if not decision["refuse"] and not args.dry_run:
+        released = _upload_and_release(args, data, path, groups)
     if args.json:
-        print(json.dumps(_json(args, listing, reach, impact, req, decision, findings), indent=2))
+        body = _json(args, listing, reach, impact, req, decision, findings)
+        body["released"] = released
+        print(json.dumps(body, indent=2))
     else:
         _print(args, listing, reach, impact, req, decision, findings)
+        if released is not None:
+            print(f"{PROG}: {released['message']}", file=sys.stdout if released["ok"] else sys.stderr)
     if decision["refuse"]:
         return 1
-    if args.dry_run:
-        return 0
-    return _upload_and_release(args, listing, data, path, groups)
+    return 0 if released is None or released["ok"] else 1
 
 
 def _decide(impact: Any, listing: Any, args: argparse.Namespace, product_platform: int, binary_platform: int) -> dict:
@@ -208,16 +213,19 @@ def _print(args: Any, listing: Any, reach: Any, impact: Any, req: Any, decision:
         print(f"{PROG}: dry run: v{args.version} would be released (nothing changed)", file=sys.stderr)
 
 
-def _upload_and_release(args: Any, listing: Any, data: bytes, path: Path, groups: tuple[str, ...]) -> int:
+def _upload_and_release(args: Any, data: bytes, path: Path, groups: tuple[str, ...]) -> dict[str, Any]:
+    """Upload (unless that version is already there) and release, as the API does: ``{ok, message, uploaded}``."""
     from fieldsafe import cloud
 
     client = cloud.ParticleCloud(cloud.resolve_config(args.api_url))
+    uploaded = False
     try:
-        uploaded = {f.get("version") for f in client.product_firmware(args.product)}
-        if args.version not in uploaded:
+        existing = {f.get("version") for f in client.product_firmware(args.product)}
+        if args.version not in existing:
             client.upload_product_firmware(
                 args.product, version=args.version, binary=data, filename=path.name, title=args.title or path.name
             )
+            uploaded = True
         client.release_product_firmware(
             args.product,
             version=args.version,
@@ -226,7 +234,6 @@ def _upload_and_release(args: Any, listing: Any, data: bytes, path: Path, groups
             intelligent=args.intelligent,
         )
     except cloud.CloudError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 1
-    print(f"{PROG}: released v{args.version} to {', '.join(groups) if groups else 'the product default'}")
-    return 0
+        return {"ok": False, "uploaded": uploaded, "message": str(exc)}
+    where = ", ".join(groups) if groups else "the product default"
+    return {"ok": True, "uploaded": uploaded, "message": f"released v{args.version} to {where}"}
