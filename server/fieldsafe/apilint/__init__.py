@@ -59,6 +59,7 @@ from fieldsafe.apilint.extract import (
     user_defined_names,
 )
 from fieldsafe.apilint.fixes import GuardEdit, apply_guard_edit, guard_condition, guard_edit
+from fieldsafe.apilint.floor import CodeFloor, FloorUse, code_floor, guard_uses, project_floor
 from fieldsafe.apilint.preprocess import (
     GuardNote,
     Preprocessed,
@@ -77,6 +78,8 @@ __all__ = [
     "SOURCE_SUFFIXES",
     "_RESOLVED",
     "ApiUse",
+    "CodeFloor",
+    "FloorUse",
     "GuardEdit",
     "GuardNote",
     "Preprocessed",
@@ -89,6 +92,7 @@ __all__ = [
     "blank_literals",
     "clear_caches",
     "clear_chunk_memos",
+    "code_floor",
     "defined_macros",
     "evaluate_condition",
     "extract_uses",
@@ -96,10 +100,12 @@ __all__ = [
     "findings_for_use",
     "guard_condition",
     "guard_edit",
+    "guard_uses",
     "lint_project",
     "lint_source",
     "preprocess",
     "project_defined_names",
+    "project_floor",
     "shadowing_names",
     "source_files",
     "typed_variables",

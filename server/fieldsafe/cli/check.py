@@ -25,6 +25,7 @@ from fieldsafe.cli.fleet import add_target_arguments, say_fleets, split_fleet_ta
 from fieldsafe.findings import Finding, Severity
 
 if TYPE_CHECKING:
+    from fieldsafe.apilint import CodeFloor
     from fieldsafe.checking import TargetReport
     from fieldsafe.cloud import CloudError, ParticleCloud
     from fieldsafe.project import WorkbenchSettings
@@ -131,10 +132,12 @@ def run(args: argparse.Namespace) -> int:
         findings += apilint.lint_project(
             root, target.release.version, target.platform.id, files=sources, target_reason=_reason(target)
         )
+        floor = apilint.project_floor(root, target.platform.id, files=sources)
     except OSError as exc:
         print(f"fieldsafe check: cannot read {exc.filename or root}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    _print(report, findings, args.json, root)
+    print(f"fieldsafe check: code floor {floor.describe()}", file=sys.stderr)
+    _print(report, findings, args.json, root, floor)
     return checking.exit_status(findings)
 
 
@@ -206,10 +209,14 @@ def _json_row(f: Finding) -> dict[str, Any]:
     }
 
 
-def _print(report: TargetReport | None, findings: list[Finding], as_json: bool, root: Path) -> None:
+def _print(
+    report: TargetReport | None, findings: list[Finding], as_json: bool, root: Path, floor: CodeFloor | None = None
+) -> None:
     if as_json:
         target = report.to_json() if report is not None else None
         out = {"project": str(root), "target": target, "findings": [_json_row(f) for f in findings]}
+        if floor is not None:
+            out["floor"] = floor.to_json()  # the lowest release the code compiles on for the target's platform
         print(json.dumps(out, indent=2))
         return
     for f in findings:
