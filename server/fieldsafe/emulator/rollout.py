@@ -13,8 +13,10 @@ Safe Mode entries and the reboots the release caused:
 - ``PUT /v1/products/:p/devices/:id`` with ``flash: true`` sends a locked device its version now.
 
 A device is sent nothing while it runs its target, is offline, has updates disabled without
-``firmware_updates_forced`` (``System.disableUpdates()`` defers OTA), is already receiving or healing
-that app, or when the version has no binary (a generated fleet's made-up versions).
+``firmware_updates_forced`` (``System.disableUpdates()`` defers OTA: [ota] pushes intelligent releases to
+devices "online and with updates enabled"; such a device keeps its app and gets
+``particle/device/updates/pending`` ``true``), is already receiving or healing that app, or when the
+version has no binary (a generated fleet's made-up versions).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from fieldsafe.releases import target_for
 
 if TYPE_CHECKING:
     from fieldsafe.emulator.server import Emulator
+
+
+UPDATES_DISABLED = "updates disabled on the device"
 
 
 @dataclass
@@ -66,7 +71,7 @@ def why_not(emu: Emulator, product: Product, device: Device) -> str | None:
     if not device.online:
         return "offline (gets it when it connects)"
     if not device.firmware_updates_enabled and not device.firmware_updates_forced:
-        return "updates disabled on the device"
+        return UPDATES_DISABLED
     firmware = product.firmware.get(target.version)
     if firmware is None or firmware.data is None:
         return "version has no binary"
@@ -84,6 +89,10 @@ def deliver(emu: Emulator, product: Product, devices: Iterable[Device]) -> Rollo
         reason = why_not(emu, product, device)
         if reason is not None:
             result.skip(reason)
+            if reason == UPDATES_DISABLED:  # the cloud tells the app an update waits ([api.md] special events)
+                emu.state.events.publish(
+                    "particle/device/updates/pending", "true", coreid=device.id, product_id=product.id
+                )
             continue
         version = target_for(device, product.releases).version
         firmware = product.firmware[version] if version is not None else None
