@@ -111,13 +111,14 @@ class Device:
         (apidoc example), and a device that never ran product firmware has no ``firmware_version``
         (particle-cli fixture). ``targeted`` is the release precedence's answer (``fieldsafe.releases``).
         """
+        heard = iso(self.last_heard)
         body: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
             "last_app": self.last_app,
             "last_ip_address": self.last_ip_address,
-            "last_heard": iso(self.last_heard),
-            "last_handshake_at": iso(self.last_heard),
+            "last_heard": heard,
+            "last_handshake_at": heard,
             "product_id": self.product_id,
             "online": self.online,
             "connected": self.online,
