@@ -276,8 +276,7 @@ class FirmwareApi:
             members = rollout.product_devices(self.emu, found)
             reached = reach(members, found.releases, version, product_default=product_default, groups=groups)
             found.releases = found.releases.released(version, product_default=product_default, groups=groups)
-            if intelligent:  # pushed now to the reached devices that are online; standard: at their next handshake
-                rollout.deliver(self.emu, found, [members[i] for i in reached.indexes])
+            pushed = [members[i] for i in reached.indexes] if intelligent else []
             now = utcnow()
             if releasing:
                 firmware.released_at = now
@@ -300,6 +299,8 @@ class FirmwareApi:
             coreid="api",
             product_id=found.id,
         )
+        if pushed:  # intelligent: sent now to the reached devices that are online; standard: at their next handshake
+            rollout.deliver(self.emu, found, pushed)
         return json_reply(reply)
 
     def impact(self, request: Request, *, product: str, **_: Any) -> Reply:
