@@ -207,7 +207,8 @@ def open_cloud(api_url: str | None = None) -> tuple[ParticleCloud | None, CloudE
 
 
 def lookup_device(client: ParticleCloud, name: str, *, offline: bool = False) -> Lookup:
-    """One device: live when possible, else (cloud unreachable, or ``offline``) the cached state + age."""
+    """One device: live when possible, else (any lookup failure but 404/403, or ``offline``) the cached
+    state + age, with the error that made it stand in (``cloud.ParticleCloud.lookup_device``)."""
     from fieldsafe import cloud
 
     if offline:
@@ -219,11 +220,8 @@ def lookup_device(client: ParticleCloud, name: str, *, offline: bool = False) ->
                 cloud.Offline(f"offline mode and no cached state for device '{name}'", host=client.config.host),
             )
         return Lookup(hit[0], hit[1])
-    try:
-        raw, age = client.get_device_or_cached(name)
-    except cloud.CloudError as exc:
-        return Lookup(None, None, exc)
-    return Lookup(raw, age)
+    # every failure but the cloud's "not there" falls back to the last known state, keeping the error
+    return Lookup(*client.lookup_device(name))
 
 
 def lookup_targets(

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 from fieldsafe import __version__
 
@@ -71,9 +71,7 @@ class Secret:
         if not isinstance(value, str) or not value:
             raise ValueError("a Secret needs a non-empty string")
         self._value = value
-        if len(value) >= MIN_REDACT_LENGTH:
-            with _live_lock:
-                _live_secrets.add(value)
+        register_secret(value)
 
     def reveal(self) -> str:
         """The secret text itself; only for the request header."""
@@ -113,14 +111,54 @@ class Secret:
         raise TypeError("Secret values cannot be pickled")
 
 
+def secret_forms(value: str) -> set[str]:
+    """Every way ``value`` can show up in text: raw, stripped, each line of it, repr-/JSON-escaped and
+    URL-encoded (``quote``, ``quote_plus``), so ``'Bearer <token>\\n'`` in an exception is caught too."""
+    bases = {value, value.strip()}
+    bases.update(part.strip() for part in re.split(r"[\r\n]+", value))
+    forms: set[str] = set()
+    for base in bases:
+        if len(base) < MIN_REDACT_LENGTH:
+            continue
+        forms.update(
+            {
+                base,
+                repr(base)[1:-1],
+                json.dumps(base)[1:-1],
+                json.dumps(json.dumps(base)[1:-1])[1:-1],  # a JSON string inside a JSON message
+                quote(base, safe=""),
+                quote(base),
+                quote_plus(base),
+            }
+        )
+    return {f for f in forms if len(f) >= MIN_REDACT_LENGTH}
+
+
+def register_secret(value: str) -> None:
+    """Remember ``value`` (in all its encoded forms) so :func:`redact` removes it from any text."""
+    forms = secret_forms(value)
+    if forms:
+        with _live_lock:
+            _live_secrets.update(forms)
+
+
 def redact(text: str) -> str:
-    """Replace every token this process has seen with ``<redacted>`` (used by the log filter)."""
+    """Replace every token this process has seen, in every encoded form, with ``<redacted>``."""
+    if not _live_secrets or not isinstance(text, str):
+        return text
     with _live_lock:
         secrets = sorted(_live_secrets, key=len, reverse=True)
     for value in secrets:
         if value in text:
             text = text.replace(value, REDACTED)
     return text
+
+
+def has_secret(text: str) -> bool:
+    """Whether ``text`` holds a known token in any form (cheap check before re-encoding a message)."""
+    with _live_lock:
+        secrets = list(_live_secrets)
+    return any(value in text for value in secrets)
 
 
 class RedactingFilter(logging.Filter):
@@ -135,6 +173,14 @@ class RedactingFilter(logging.Filter):
         if cleaned != message or record.args:
             record.msg = cleaned
             record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            # tracebacks print the exception's text (e.g. requests' InvalidHeader quoting the header)
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
 
 
@@ -150,6 +196,11 @@ def install_log_redaction(logger_names: Iterable[str] = ("fieldsafe", "fieldsafe
     pool_logger = logging.getLogger("urllib3.connectionpool")
     if _FILTER not in pool_logger.filters:
         pool_logger.addFilter(_FILTER)
+    # Logger filters only see records logged on that very logger; a handler filter sees every record
+    # that reaches the handler (pygls, asyncio, the root logger), so the root handlers get one too.
+    for handler in logging.getLogger().handlers:
+        if _FILTER not in handler.filters:
+            handler.addFilter(_FILTER)
 
 
 install_log_redaction()
@@ -242,6 +293,15 @@ class BadResponse(CloudError):
     """The reply was not what the API promises (malformed JSON, truncated body, wrong shape)."""
 
 
+def is_absence(exc: BaseException) -> bool:
+    """True when the cloud *answered* that a resource is not there or not the user's (404/403).
+
+    Every other failure (offline, timeout, 401, 429, 5xx, redirect, bad body, no token) says nothing
+    about the device: callers fall back to the last known state or report it as not checked.
+    """
+    return isinstance(exc, NotFound | Forbidden)
+
+
 # --------------------------------------------------------------------------------------------------
 # Configuration
 
@@ -260,13 +320,44 @@ class CloudConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.token, str):
-            self.token = Secret(self.token) if self.token else None
+            cleaned = clean_token(self.token, self.source_of_token)
+            self.token = Secret(cleaned) if cleaned else None
         self.api_url = self.api_url.rstrip("/")
 
     @property
     def host(self) -> str:
         """``host[:port]`` of the API URL (what error messages and cache keys name)."""
-        return urlsplit(self.api_url).netloc or self.api_url
+        from urllib3.exceptions import LocationParseError
+        from urllib3.util import parse_url
+
+        try:
+            parsed = parse_url(self.api_url)
+        except LocationParseError:
+            return self.api_url
+        if not parsed.host:
+            return self.api_url
+        return parsed.host + (f":{parsed.port}" if parsed.port else "")
+
+
+def clean_token(value: str, source: str) -> str | None:
+    """The token as it may travel: surrounding whitespace stripped (a trailing newline from a file or a
+    copy is common), then only visible ASCII allowed. ``None`` when nothing is left.
+
+    Why here, once: a newline inside the ``Authorization`` header makes requests raise an error that
+    quotes the header, token and all. The error names where the token came from, never the token.
+    """
+    register_secret(value)  # even a refused value must never be shown
+    token = value.strip()
+    if not token:
+        return None
+    for index, char in enumerate(token):
+        if not "\x21" <= char <= "\x7e":
+            what = "a space" if char == " " else f"the character U+{ord(char):04X}"
+            raise ConfigError(
+                f"the access token from {source} contains {what} at position {index + 1}; a Particle token is "
+                "one word of letters and digits: run `particle login` again (or fix PARTICLE_ACCESS_TOKEN)"
+            )
+    return token
 
 
 def find_home(env: Mapping[str, str]) -> Path | None:
@@ -314,6 +405,32 @@ def read_particle_profile(home: Path) -> tuple[Path, dict[str, Any]]:
     return config_file, _read_json_file(config_file)
 
 
+def credentials_stamp(env: Mapping[str, str] = os.environ, home: Path | None = None) -> tuple[Any, ...]:
+    """Something that changes whenever ``resolve_config`` could answer differently: the relevant
+    environment variables and the particle-cli profile files' size and mtime (a stat, no read).
+
+    Why: a long-running process (the language server) must notice a new ``particle login``, which
+    rewrites the profile file, without re-reading it on every request.
+    """
+    home = home if home is not None else find_home(env)
+    stamps: list[Any] = [env.get("PARTICLE_API_URL"), env.get("PARTICLE_ACCESS_TOKEN"), str(home)]
+    if home is not None:
+        particle_dir = home / ".particle"
+        names = ["profile.json"]
+        try:
+            profile = json.loads((particle_dir / "profile.json").read_text(encoding="utf-8")).get("name")
+        except (OSError, ValueError, AttributeError):
+            profile = None
+        names.append(f"{profile if isinstance(profile, str) and profile else 'particle'}.config.json")
+        for name in names:
+            try:
+                st = (particle_dir / name).stat()
+                stamps.append((name, st.st_mtime_ns, st.st_size, st.st_ino))
+            except OSError:
+                stamps.append((name, None))
+    return tuple(stamps)
+
+
 def resolve_config(
     explicit_url: str | None = None,
     env: Mapping[str, str] = os.environ,
@@ -353,26 +470,73 @@ def resolve_config(
         if not isinstance(profile["access_token"], str):
             raise ConfigError(f"{profile_path}: field 'access_token' must be a string; run `particle login`")
         token, token_source = profile["access_token"], str(profile_path)
+    if token is not None:
+        token = clean_token(token, token_source)
+        if token is None:
+            token_source = "none"
 
-    problem = _api_url_problem(api_url)
+    problem = api_url_problem(api_url)
     if problem:
         where = "--api-url" if url_source == "explicit" else url_source
         raise ConfigError(
-            f"API URL {api_url!r} (from {where}) {problem}; use http(s)://HOST[:PORT], e.g. {DEFAULT_API_URL}"
+            f"API URL {display_url(api_url)!r} (from {where}) {problem}; use http(s)://HOST[:PORT], "
+            f"e.g. {DEFAULT_API_URL}"
         )
     return CloudConfig(api_url=api_url, token=token, source_of_url=url_source, source_of_token=token_source)
 
 
-def _api_url_problem(api_url: str) -> str | None:
-    """Why ``api_url`` cannot be used as the API base URL, or None (checked once, before any request)."""
-    parts = urlsplit(api_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+_URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f\\]")
+
+
+def display_url(url: str) -> str:
+    """``url`` safe to show: credentials (``user:pass@``) masked, control characters escaped."""
+    masked = re.sub(r"^([A-Za-z][\w+.\-]*://)[^/?#]*@", r"\1***@", url)
+    return redact(masked.encode("unicode_escape").decode("ascii"))
+
+
+def api_url_problem(api_url: str) -> str | None:
+    """Why ``api_url`` cannot be used as an API (or download) URL, or None.
+
+    Parsed with urllib3's parser, the one requests dials with, and cross-checked with ``urlsplit``:
+    when the two disagree on scheme, host or port (``http://evil.example\\@127.0.0.1``) the URL is
+    ambiguous and refused, so a check can never approve a host other than the one that is dialled.
+    """
+    if not isinstance(api_url, str) or not api_url:
         return "is not an http(s) URL"
+    if _URL_FORBIDDEN.search(api_url):
+        return "contains a space, a backslash or a control character (ambiguous)"
+    split = urlsplit(api_url)
     try:
-        parts.port  # noqa: B018 -- raises ValueError for a port outside 0-65535 or one that is not a number
+        split_port = split.port
     except ValueError:
         return "has an invalid port"
+    from urllib3.exceptions import LocationParseError  # the transport's parser, loaded only when a URL is checked
+    from urllib3.util import parse_url
+
+    try:
+        parsed = parse_url(api_url)
+    except LocationParseError:
+        return "cannot be parsed"
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        return "is not an http(s) URL"
+    if parsed.auth is not None or "@" in (parsed.netloc or ""):
+        return "contains credentials (user:password@); remove them: the access token is sent as a bearer header"
+    if parsed.query is not None or parsed.fragment is not None:
+        return "has a query or fragment (ambiguous as a base URL)"
+    host = parsed.host.strip("[]").lower()
+    if (split.scheme.lower(), (split.hostname or "").lower(), split_port) != (parsed.scheme, host, parsed.port):
+        return "is ambiguous (URL parsers disagree on its host)"
     return None
+
+
+def url_origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) as the transport will dial it (after :func:`api_url_problem` said None)."""
+    from urllib3.util import parse_url
+
+    parsed = parse_url(url)
+    scheme = parsed.scheme or ""
+    port = parsed.port or {"https": 443, "http": 80}.get(scheme)
+    return (scheme, (parsed.host or "").strip("[]").lower(), port)
 
 
 def is_loopback_host(host: str) -> bool:
@@ -444,6 +608,9 @@ def default_cache_dir() -> Path:
 
 
 DEFAULT_SLEEP: Callable[[float], None] = time.sleep  # module-level so CLI tests can make retries instant
+OFFLINE_HINT = "check the network connection, then try again (the last known device state is used meanwhile)"
+RETRY_HINT = "the connection may be unstable: try again"
+API_URL_HINT = "Check the API URL (PARTICLE_API_URL or the particle-cli profile's apiUrl) points at the Particle Cloud"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
@@ -476,19 +643,32 @@ class ParticleCloud:
         max_total_wait: float = 30.0,
         backoff: float = 0.5,
         compile_timeout: float = 300,
+        deadline: float = 45.0,
+        max_body_bytes: int = 64 * 2**20,
         sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
         session: requests.Session | None = None,
     ) -> None:
         self.config = config
         self.timeout = timeout
         self.compile_timeout = compile_timeout
+        self.deadline = deadline
+        self.max_body_bytes = max_body_bytes
         self.max_retries = max_retries
         self.max_total_wait = max_total_wait
         self.backoff = backoff
         self._sleep = sleep if sleep is not None else DEFAULT_SLEEP
         import requests
 
-        self._session = session or requests.Session()
+        self._clock = clock
+        if session is None:
+            session = requests.Session()
+            # threads share the session (the language server's lookups and superseded compiles): a pool
+            # larger than urllib3's 10 keeps it from warning "Connection pool is full" and dropping sockets
+            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        self._session = session
         self._session.trust_env = False  # never route the token through an env proxy we did not choose
         self.cache = ResponseCache(cache_dir if cache_dir is not None else default_cache_dir(), config.api_url)
 
@@ -504,21 +684,38 @@ class ParticleCloud:
         token = self.config.token
         if token is None:
             raise NotLoggedIn(f"not logged in to the Particle Cloud ({self.config.host}); {NotLoggedIn.hint}")
-        parts = urlsplit(self.config.api_url)
-        if parts.scheme != "https" and not is_loopback_host(parts.hostname or ""):
+        problem = api_url_problem(self.config.api_url)
+        if problem:
+            raise InsecureTransport(f"refusing to send your access token: the API URL {problem}")
+        scheme, host, _port = url_origin(self.config.api_url)
+        if scheme != "https" and not is_loopback_host(host):
             raise InsecureTransport(
-                f"refusing to send your access token over plain http to {parts.hostname}; use an https API URL "
+                f"refusing to send your access token over plain http to {host}; use an https API URL "
                 "(plain http is only allowed for loopback, e.g. the fieldsafe emulator)"
             )
         headers["Authorization"] = "Bearer " + token.reveal()
         return headers
 
     def _url(self, path: str) -> str:
-        if path.startswith(("http://", "https://")):
-            if urlsplit(path).netloc != urlsplit(self.config.api_url).netloc:
-                raise BadResponse(f"refusing to follow a URL to another host: {urlsplit(path).netloc}")
-            return path
-        return self.config.api_url + path
+        """The absolute URL for an API path, or a full URL the API handed out (a ``binary_url``).
+
+        A full URL must have exactly the API URL's scheme, host and port: never another host, never
+        plain http when the API is https (the token would travel in clear), never credentials.
+        """
+        if not path.startswith(("http://", "https://")):
+            return self.config.api_url + path
+        problem = api_url_problem(path)
+        if problem:
+            raise BadResponse(f"refusing to follow the URL {display_url(path)!r} the cloud sent: it {problem}")
+        theirs, ours = url_origin(path), url_origin(self.config.api_url)
+        if theirs[1:] != ours[1:]:
+            raise BadResponse(f"refusing to follow a URL to another host: {theirs[1]}")
+        if theirs[0] != ours[0]:
+            raise BadResponse(
+                f"refusing to follow a {theirs[0]}:// URL from an {ours[0]}:// API (the token would travel "
+                f"without the API's protection): {display_url(path)}"
+            )
+        return path
 
     def _request(
         self,
@@ -534,18 +731,26 @@ class ParticleCloud:
         raw: bool = False,
         json_body: Any = None,
     ) -> requests.Response:
-        """One API call with retries for idempotent GETs; returns a 2xx response or raises a CloudError."""
+        """One API call with retries for idempotent GETs; returns a 2xx response or raises a CloudError.
+
+        One deadline covers the whole operation: every attempt's request time, body reading and the
+        waits between retries (``deadline`` for GETs, ``timeout`` or ``compile_timeout`` for a POST).
+        """
         import requests
 
         url = self._url(path)
         headers = self._headers(auth)
         retryable = method == "GET"
-        waited = 0.0
+        budget = self.deadline if retryable else (timeout or self.timeout)
+        spent = 0.0  # request time (clock) + waits (as asked of ``sleep``, which tests make instant)
+        waited = 0.0  # the waits alone, bounded by ``max_total_wait``
         attempt = 0
         while True:
             log.debug("%s %s (attempt %d)", method, url, attempt + 1)
             failure: CloudError
             delay: float | None = None
+            remaining = budget - spent
+            started = self._clock()
             try:
                 response = self._session.request(
                     method,
@@ -555,42 +760,72 @@ class ParticleCloud:
                     files=files,
                     data=data,
                     json=json_body,
-                    timeout=timeout or self.timeout,
+                    timeout=max(0.05, min(timeout or self.timeout, remaining)),
                     allow_redirects=False,
+                    stream=True,
                 )
-                if raw and response.ok:
-                    _ = response.content  # read the body inside the retry loop: truncation retries too
-                    _check_length(response)
+                try:
+                    self._read_body(response, started + remaining, url)
+                finally:
+                    response.close()
             except requests.exceptions.ChunkedEncodingError as exc:
-                failure = BadResponse(f"truncated response from {url}: {_short(exc)}", url=url)
+                failure = BadResponse(
+                    f"truncated response from {self.config.host} ({_short(exc)}); {RETRY_HINT}", url=url
+                )
             except BadResponse as exc:
                 failure = exc
             except (requests.ConnectionError, requests.Timeout) as exc:
                 failure = Offline(
-                    f"cannot reach the Particle Cloud at {self.config.host} ({_short(exc)})",
+                    f"cannot reach the Particle Cloud at {self.config.host} ({_short(exc)}); {OFFLINE_HINT}",
                     host=self.config.host,
                     url=url,
                 )
             except requests.RequestException as exc:
-                raise CloudError(f"request to {url} failed: {_short(exc)}", url=url) from None
+                raise CloudError(f"request to {self.config.host} failed: {_short(exc)}", url=url) from None
             else:
-                if response.ok:
+                if 200 <= response.status_code < 300:
                     return response
                 failure = self._error_for(response, resource, url)
                 if response.status_code not in RETRY_STATUSES:
                     raise failure
                 delay = parse_retry_after(response.headers.get("Retry-After"))
+            spent += self._clock() - started
             if not retryable or attempt >= self.max_retries:
                 raise failure
             if delay is None:
                 delay = self.backoff * (2**attempt)
-            if waited + delay > self.max_total_wait:
-                log.debug("not retrying %s: would wait %.1fs beyond the %.1fs budget", url, delay, self.max_total_wait)
+            if waited + delay > self.max_total_wait or spent + delay >= budget:
+                log.debug(
+                    "not retrying %s: %.1fs spent, %.1fs more would pass the %.1fs deadline", url, spent, delay, budget
+                )
                 raise failure
             log.debug("retrying %s in %.2fs after: %s", url, delay, failure)
             self._sleep(delay)
+            spent += delay
             waited += delay
             attempt += 1
+
+    def _read_body(self, response: requests.Response, until: float, url: str) -> None:
+        """Read the whole body before ``until`` (a slow trickle cannot outlast the deadline) and at most
+        ``max_body_bytes``; a short body (truncated) raises inside the retry loop, so it retries too."""
+        import requests
+
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(64 * 1024):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise BadResponse(
+                    f"the reply from {self.config.host} is larger than {self.max_body_bytes // 2**20} MB; "
+                    f"refusing it. {API_URL_HINT}",
+                    url=url,
+                )
+            if self._clock() > until:
+                raise requests.Timeout(f"timed out: the reply took longer than the {self.deadline:.0f} s deadline")
+        response._content = b"".join(chunks)
+        response._content_consumed = True
+        _check_length(response)
 
     def _error_for(self, response: requests.Response, resource: str, url: str) -> CloudError:
         """Map a non-2xx reply to the typed error the user can act on."""
@@ -599,8 +834,19 @@ class ParticleCloud:
         description = ""
         if isinstance(body, dict):
             description = str(body.get("error_description") or body.get("error") or body.get("info") or "")
+            description = _one_line(description)[:200]
         suffix = f": {description}" if description else ""
         host = self.config.host
+        if 300 <= status < 400:
+            where = _one_line(response.headers.get("Location") or "")
+            target = url_origin(where)[1] if where.startswith(("http://", "https://")) else ""
+            return CloudError(
+                f"{resource}: {host} answered with a redirect (HTTP {status}"
+                + (f" to {target}" if target else "")
+                + f"), which fieldsafe never follows with your token. {API_URL_HINT}",
+                status=status,
+                url=url,
+            )
         if status == 400 and isinstance(body, dict) and (body.get("output") or body.get("errors")):
             errors = body.get("errors") or []
             log_text = errors[0] if errors and isinstance(errors[0], str) else json.dumps(errors)
@@ -620,17 +866,32 @@ class ParticleCloud:
             )
         if status == 403:
             return Forbidden(
-                f"{resource}: your account is not allowed to access it on {host}{suffix}", status=status, url=url
+                f"{resource}: your account is not allowed to access it on {host}{suffix}; check you are logged in to "
+                "the account that owns it (`particle whoami`, `particle login`)",
+                status=status,
+                url=url,
             )
         if status == 404:
-            return NotFound(f"{resource} not found on {host}{suffix}", resource=resource, status=status, url=url)
+            return NotFound(
+                f"{resource} not found on {host}{suffix}; check the name or id (`fieldsafe devices` lists your devices)",
+                resource=resource,
+                status=status,
+                url=url,
+            )
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             wait = f"; retry after {retry_after:.0f}s" if retry_after is not None else ""
-            return RateLimited(f"rate limited by {host} (HTTP 429){wait}", retry_after=retry_after, url=url)
+            return RateLimited(
+                f"rate limited by {host} (HTTP 429){wait}; wait a little and try again",
+                retry_after=retry_after,
+                url=url,
+            )
         if status >= 500:
             return ServerError(
-                f"{host} had a server error (HTTP {status}) for {resource}{suffix}", status=status, url=url
+                f"{host} had a server error (HTTP {status}) for {resource}{suffix}; the cloud is having trouble: "
+                "try again in a few minutes",
+                status=status,
+                url=url,
             )
         return CloudError(f"{resource}: HTTP {status} from {host}{suffix}", status=status, url=url)
 
@@ -978,14 +1239,32 @@ class ParticleCloud:
             return hit[0], hit[1]
 
     def get_device_or_cached(self, id_or_name: str) -> tuple[dict[str, Any], float | None]:
-        """One device and ``None`` when online; when Offline, the cached copy and its age (else re-raise)."""
+        """One device and ``None`` when the cloud answered; when the lookup failed for any reason other
+        than the cloud saying the device is not there (offline, timeout, 401, 429, 5xx, a redirect, a
+        malformed or truncated body...), the cached copy and its age (else re-raise).
+
+        Why every failure: a fault must never make a dangerous build look fine, so the last known
+        state (said with its age) is always better than no state at all.
+        """
+        raw, age, error = self.lookup_device(id_or_name)
+        if raw is None:
+            assert error is not None
+            raise error
+        return raw, age
+
+    def lookup_device(self, id_or_name: str) -> tuple[dict[str, Any] | None, float | None, CloudError | None]:
+        """``(device, age, error)``, never raising a CloudError: ``(live, None, None)``; the last known
+        state after a failure ``(cached, age, error)``; ``(None, None, error)`` when the device cannot be
+        checked at all (no cached state) or the cloud says it does not exist (see :func:`is_absence`)."""
         try:
-            return self.get_device(id_or_name), None
-        except Offline:
+            return self.get_device(id_or_name), None, None
+        except CloudError as exc:
+            if is_absence(exc):
+                return None, None, exc
             hit = self.cached(f"device:{id_or_name}")
-            if hit is None:
-                raise
-            return hit[0], hit[1]
+            if hit is None or not isinstance(hit[0], dict):
+                return None, None, exc
+            return hit[0], hit[1], exc
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1021,7 +1300,8 @@ def _check_length(response: requests.Response) -> None:
         encoding = response.headers.get("Content-Encoding")
         if not encoding and int(expected) != len(response.content):
             raise BadResponse(
-                f"truncated response from {response.url}: got {len(response.content)} of {expected} bytes",
+                f"truncated response from {url_origin(response.url)[1]}: got {len(response.content)} of {expected} "
+                f"bytes; {RETRY_HINT}",
                 url=response.url,
             )
 
@@ -1039,12 +1319,18 @@ def _decode_json(response: requests.Response, resource: str) -> Any:
     try:
         return json.loads(response.content)
     except requests.exceptions.ChunkedEncodingError:
-        raise BadResponse(f"{resource}: truncated response from {response.url}") from None
+        raise BadResponse(f"{resource}: truncated response from {response.url}; {RETRY_HINT}") from None
     except ValueError as exc:
+        detail = f"{resource}: malformed JSON from {urlsplit(response.url).netloc} ({exc.__class__.__name__}: {exc})"
         raise BadResponse(
-            f"{resource}: malformed JSON from {urlsplit(response.url).netloc} ({exc.__class__.__name__}: {exc})"[:400],
+            f"{detail[:300]}; try again, and if it persists: {API_URL_HINT}",
             url=response.url,
         ) from None
+
+
+def _one_line(text: str) -> str:
+    """Server-supplied text for a message: control characters (newlines) become spaces."""
+    return re.sub(r"[\x00-\x1f\x7f]+", " ", text).strip()
 
 
 def _versions_page(body: Any, host: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import threading
 import uuid
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from lsprotocol import types
 
 from fieldsafe import compat, compilejob
-from fieldsafe.cloud import CloudError
+from fieldsafe.cloud import CloudError, TokenExpired
 from fieldsafe.findings import Finding, Severity, Span
 from fieldsafe.lsp.diagnostics import Located
 from fieldsafe.lsp.documents import range_of_span
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 CACHE_SIZE = 16
 NO_TARGET = "FS402"
+UNREADABLE_BINARY = "FS307"
 
 
 class ClientCancelled(Exception):
@@ -106,6 +108,7 @@ async def run_compile(ls: FieldsafeServer, project: ProjectState, gen: int) -> N
     assert scheduler is not None
     progress = Progress(ls, f"fieldsafe: compiling {project.root.name}")
     ending = "failed"
+    key: str | None = None
     await progress.begin()
     try:
         target = _resolve_target(ls, project)
@@ -145,7 +148,10 @@ async def run_compile(ls: FieldsafeServer, project: ProjectState, gen: int) -> N
         ls.set_status(project, "idle", "compile cancelled")
     except CloudError as exc:
         ls.report_failure(exc, f"compiling {project.root.name}")
-        ls.set_status(project, "failed", str(exc))
+        if isinstance(exc, TokenExpired):
+            ls.devices.forget_credentials()  # a new `particle login` is picked up by the next compile
+        stale = mark_stale(ls, project, key, exc)
+        ls.set_status(project, "failed", str(exc) + (f"; {stale}" if stale else ""))
     finally:
         progress.end(ending)
 
@@ -308,3 +314,43 @@ def binary_vs_device(project: ProjectState, outcome: compilejob.CompileOutcome) 
         platform_id=module.platform_id, dependency_version=req.dependency.version, source="binary"
     )
     return compat.check_build_against_device(needs, state)
+
+
+STALE_PREFIX = "[stale] "
+
+
+def mark_stale(ls: FieldsafeServer, project: ProjectState, key: str | None, error: CloudError) -> str | None:
+    """After a compile failed for a cloud reason, mark the last compile's diagnostics that no longer
+    describe the files (the inputs changed since); returns a note for the status, or None.
+
+    Why marked and not kept or cleared: an FS301 left on a line the user has since fixed is a lie, and
+    clearing it would hide errors that may still be there. Compiler findings are lowered to
+    information with a ``[stale]`` prefix; findings about the built binary vs the device keep their
+    severity (a dangerous one must never disappear because of a fault) and get the prefix too.
+    """
+    outcome = project.last_outcome
+    if outcome is None or key is None or outcome.content_key == key:
+        return None
+    reason = str(error).split(";")[0]
+    compiled, binary = compile_layers(ls, project, outcome)
+    compiled = [
+        _stale(item, f"the files changed since this compile and the new one failed ({reason})", True)
+        for item in compiled
+    ]
+    binary = [_stale(item, "from the last successful build; the new compile failed", False) for item in binary]
+    ls.publish_compile(project, compiled, binary)
+    return "diagnostics of the last compile are marked [stale]"
+
+
+def _stale(item: Located, why: str, lower: bool) -> Located:
+    finding = item.finding
+    if finding.message.startswith(STALE_PREFIX):
+        return item
+    severity = max(finding.severity, Severity.INFO) if lower else finding.severity
+    stale = dataclasses.replace(
+        finding,
+        message=f"{STALE_PREFIX}{finding.message} ({why})",
+        severity=severity,
+        facts={**finding.facts, "stale": True},
+    )
+    return Located(stale, item.uri, item.range)

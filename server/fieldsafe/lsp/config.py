@@ -27,8 +27,16 @@ class ServerOptions:
     compile_debounce_ms: int = 300
     upload_unsaved_buffers: bool = False
     offline: bool = False
-    api_url: str | None = None
+    api_url: str | None = None  # always None: workspace settings never choose the API URL (see API_URL_IGNORED)
     lint_debounce_ms: int = 150
+
+
+API_URL_IGNORED = (
+    "fieldsafe.apiUrl is ignored: your access token and source files only go to the API URL from the "
+    "environment (PARTICLE_API_URL) or the particle-cli profile (`particle login`), never to one named in "
+    "editor or workspace settings (a cloned repository's .vscode/settings.json could name any host). "
+    "Remove the setting; set PARTICLE_API_URL for the editor to use another cloud or the emulator"
+)
 
 
 # camelCase key (what editors send) -> (field name, accepted type, validator description)
@@ -37,7 +45,7 @@ _KEYS: dict[str, tuple[str, type, str]] = {
     "compileDebounceMs": ("compile_debounce_ms", int, "an integer between 0 and 60000"),
     "uploadUnsavedBuffers": ("upload_unsaved_buffers", bool, "true or false"),
     "offline": ("offline", bool, "true or false"),
-    "apiUrl": ("api_url", str, "an http(s) URL or null"),
+    "apiUrl": ("api_url", str, "nothing: it is ignored"),
     "lintDebounceMs": ("lint_debounce_ms", int, "an integer between 0 and 60000"),
 }
 
@@ -49,8 +57,6 @@ def _valid(key: str, value: Any) -> bool:
         return isinstance(value, bool)
     if kind is int:
         return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 60_000
-    if key == "apiUrl":
-        return value is None or (isinstance(value, str) and value.startswith(("http://", "https://")))
     return isinstance(value, kind)
 
 
@@ -78,8 +84,11 @@ def apply_layer(base: ServerOptions, raw: Any, origin: str) -> tuple[ServerOptio
     for key, value in section.items():
         if key not in _KEYS:
             continue
-        if value is None and key != "apiUrl":
+        if value is None:
             continue  # VS Code sends null for unset settings; keep the lower layer
+        if key == "apiUrl":
+            problems.append(f"{origin}: {API_URL_IGNORED}")
+            continue
         if not _valid(key, value):
             problems.append(
                 f"{origin}: fieldsafe.{key} = {value!r} is invalid (expected {_KEYS[key][2]}); "

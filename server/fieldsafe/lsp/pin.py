@@ -88,7 +88,7 @@ async def check_pin(ls: FieldsafeServer, project: ProjectState) -> tuple[TargetV
     for ref, lookup in lookups.items():
         if ref.kind == "device" and ref.name == view.device_name:
             view.device, view.device_age = lookup.raw, lookup.age_seconds
-            if lookup.raw is None:
+            if lookup.raw is None or lookup.error is not None:  # unchecked, or checked against the last known
                 view.device_error = str(lookup.error) if lookup.error else "unknown error"
     findings.extend(report.findings)
     return view, findings, read
@@ -102,7 +102,7 @@ async def _lookup(ls: FieldsafeServer, project: ProjectState, ref: checking.Targ
 
         return await fleets.lookup(ls, project, ref)
     lookup = await ls.devices.device(ref.name, api_url=options.api_url, offline=options.offline)
-    if lookup.raw is None and lookup.error is not None:
+    if lookup.error is not None:  # unchecked, or the last known state standing in: say why
         ls.report_failure(lookup.error, f"looking up device '{ref.name}'")
     return lookup
 

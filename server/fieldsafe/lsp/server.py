@@ -19,7 +19,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
-from fieldsafe import __version__
+from fieldsafe import __version__, compat
 from fieldsafe.cloud import CloudError
 from fieldsafe.findings import Severity
 from fieldsafe.lsp import actions, commands, compiling, features, hover, linting, pin
@@ -28,6 +28,7 @@ from fieldsafe.lsp.devices import DeviceResolver
 from fieldsafe.lsp.diagnostics import DiagnosticStore, Located, to_diagnostic
 from fieldsafe.lsp.fleets import FleetResolver
 from fieldsafe.lsp.projects import WATCHED_NAMES, ProjectRegistry, ProjectState, path_of
+from fieldsafe.lsp.protocol import FieldsafeProtocol
 from fieldsafe.lsp.scheduler import GenerationScheduler, KeyedDebouncer
 from fieldsafe.project import find_project_root, find_projects
 
@@ -48,7 +49,12 @@ class FieldsafeServer(LanguageServer):
     """Holds per-project state; see the module docstring."""
 
     def __init__(self, *, hard_exit: bool = False) -> None:
-        super().__init__("fieldsafe", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        super().__init__(
+            "fieldsafe",
+            __version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            protocol_cls=FieldsafeProtocol,
+        )
         self.hard_exit = hard_exit  # the process ends at ``exit`` even while a compile thread still runs
         self.registry = ProjectRegistry()
         self.store = DiagnosticStore(self._publish)
@@ -320,19 +326,45 @@ class FieldsafeServer(LanguageServer):
         """Publish a compile outcome (stale runs never get here) and update the status."""
         compiled, binary = compiling.compile_layers(self, project, outcome)
         self.publish_compile(project, compiled, binary)
-        errors = [x for x in compiled if x.finding.severity == Severity.ERROR]
+        unreadable = [x for x in compiled if x.finding.code == compiling.UNREADABLE_BINARY]
+        errors = [x for x in compiled if x.finding.severity == Severity.ERROR and x not in unreadable]
         mismatch = [x for x in binary if x.finding.severity <= Severity.WARNING]
         if errors or not outcome.ok:
             self.set_status(project, "failed", f"{len(errors)} compiler error(s)")
+        elif unreadable:
+            self.set_status(project, "failed", unreadable[0].finding.message)
         elif mismatch or self._pin_mismatch(project):
             self.set_status(project, "mismatch", mismatch[0].finding.message if mismatch else project.target.problem)
+        elif self.unchecked_target(project):
+            self.set_status(project, "mismatch", self.unchecked_target(project))
         else:
             note = " (unchanged inputs: cached result)" if cached else ""
-            self.set_status(project, "ok", f"built for {outcome.release}{note}")
+            self.set_status(project, "ok", f"built for {outcome.release}{note}{self._stale_note(project)}")
 
     def _pin_mismatch(self, project: ProjectState) -> bool:
         worst = project.target.findings_worst
         return worst is not None and worst <= Severity.WARNING
+
+    def unchecked_target(self, project: ProjectState) -> str | None:
+        """Why the target device is not checked (named but no state at all), else None.
+
+        Fail safe: a build whose device could not be looked at is never reported "ok".
+        """
+        view = project.target
+        if not view.device_name or view.device is not None or view.settings_error:
+            return None
+        why = view.device_error or "its state is unknown"
+        return f"device {view.device_name} could not be checked: {why}"
+
+    def _stale_note(self, project: ProjectState) -> str:
+        """The status note for a device checked against its last known state because a lookup failed."""
+        view = project.target
+        if view.device is None or view.device_age is None or not view.device_error:
+            return ""
+        return (
+            f"; device {view.device_name} checked against its last known state "
+            f"({compat.age_phrase(view.device_age)} old): {view.device_error}"
+        )
 
     # ---- flows -------------------------------------------------------------------------------------
 
@@ -358,8 +390,10 @@ class FieldsafeServer(LanguageServer):
         elif worst is not None and worst <= Severity.WARNING:
             first = min(judged, key=lambda f: f.severity)
             self.set_status(project, "mismatch", first.message)
+        elif self.unchecked_target(project):
+            self.set_status(project, "mismatch", self.unchecked_target(project))
         elif project.state in ("mismatch", "idle") or changed or view.device_error:
-            note = f"device {view.device_name}: {view.device_error}" if view.device_error else None
+            note = self._stale_note(project).lstrip("; ") or None
             self.set_status(project, "idle" if project.last_outcome is None else "ok", note)
         if recompile_if_changed and self._compiled_for_other_target(project):
             self.schedule_compile(project)
