@@ -236,6 +236,9 @@ class _OneDevice:
     def get_device_or_cached(self, name: str) -> tuple[dict[str, object], float | None]:
         return self.device, None
 
+    def lookup_device(self, name: str) -> tuple[dict[str, object], None, None]:
+        return self.device, None, None
+
 
 def test_device_targets_that_cannot_be_resolved_explain_why(tmp_path: Path) -> None:
     electron = {"id": "e00fce68a1b2c3d4e5f60701", "name": "unit", "platform_id": 10}
