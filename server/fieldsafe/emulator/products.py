@@ -315,5 +315,10 @@ class ProductApi:
             if old in dev.groups:
                 renamed = [new if g == old else g for g in dev.groups]
                 dev.groups = tuple(g for g in dict.fromkeys(renamed) if g is not None)
-        released = {(new if g == old else g): v for g, v in product.releases.groups.items() if g != old or new}
-        product.releases = ProductReleases(product.releases.product_default, {k: v for k, v in released.items() if k})
+        released: dict[str, int] = {}
+        for name, version in product.releases.groups.items():
+            if name != old:
+                released[name] = version
+            elif new is not None:
+                released[new] = version
+        product.releases = ProductReleases(product.releases.product_default, released)
