@@ -97,6 +97,15 @@ async def code_actions(ls: FieldsafeServer, params: types.CodeActionParams) -> l
             if action is not None and (action.title, str(diag.code)) not in seen:
                 seen.add((action.title, str(diag.code)))
                 out.append(action)
+            if (
+                fix.kind == "retarget"
+                and fix.params.get("release")
+                and _floor_note(ls, project, str(fix.params["release"]))[0]
+            ):
+                both = guard_and_retarget_action(ls, project, diag, str(fix.params["release"]))
+                if both is not None and (both.title, str(diag.code)) not in seen:
+                    seen.add((both.title, str(diag.code)))
+                    out.append(both)
     if out:
         out[0].is_preferred = True
     return out or None
@@ -108,7 +117,8 @@ def build_action(
     """One CodeAction for one Fix, or None for fix kinds an editor cannot apply."""
     if fix.kind == "retarget" and fix.params.get("release"):
         release = str(fix.params["release"])
-        title = retarget_title(project, finding, fix, release)
+        note, _ = _floor_note(ls, project, release)
+        title = retarget_title(project, finding, fix, release, note)
         return _settings_action(ls, project, diag, title, PIN_KEY, release)
     if fix.kind == "set-platform" and fix.params.get("platform"):
         return _settings_action(ls, project, diag, fix.title, PLATFORM_KEY, str(fix.params["platform"]))
@@ -132,15 +142,86 @@ def _update_action(project: ProjectState, diag: types.Diagnostic, fix: Fix) -> t
     )
 
 
-def retarget_title(project: ProjectState, finding: Finding, fix: Fix, release: str) -> str:
-    """The fix's title; for API findings, say whether the target device must then be updated (and how much)."""
+def retarget_title(project: ProjectState, finding: Finding, fix: Fix, release: str, floor_note: str = "") -> str:
+    """The fix's title; for API findings, say whether the target device must then be updated (and how much);
+    for any retarget below the code's floor, say which use then breaks (``floor_note``)."""
     if not finding.code.startswith("FS2"):
-        return fix.title
+        return fix.title + floor_note
     view = project.target
     if view.device is None or view.platform_id is None:
-        return fix.title
+        return fix.title + floor_note
     device = compat.device_state_from_cloud(view.device, view.device_age, view.device_name or "device")
-    return compat.retarget_title(release, view.platform_id, device)
+    return compat.retarget_title(release, view.platform_id, device) + floor_note
+
+
+def _floor_note(ls: FieldsafeServer, project: ProjectState, release: str) -> tuple[str, Any]:
+    """(" — `X` at f:l needs R" when ``release`` is below the code's floor, else "", the floor)."""
+    from fieldsafe.lsp import linting
+
+    try:
+        floor = linting.code_floor(ls, project)
+    except OSError as exc:
+        log.info("no code floor: %s", exc)
+        return "", None
+    if floor is None:
+        return "", None
+    return floor.retarget_note(release), floor
+
+
+def guard_and_retarget_action(
+    ls: FieldsafeServer, project: ProjectState, diag: types.Diagnostic, release: str
+) -> types.CodeAction | None:
+    """Retarget below the code's floor AND wrap every use that would break in its ``#if`` guard, as one edit.
+
+    Offered only when each breaking use has a guard fix and the guards do not overlap (two uses in one
+    statement share a guard: one edit per statement)."""
+    from fieldsafe import apilint
+    from fieldsafe.lsp import linting
+
+    pid = project.target.platform_id
+    if pid is None:
+        return None
+    buffers = {r: d.source for d in list(ls.workspace.text_documents.values()) if (r := project.rel(d.uri))}
+    rels = apilint.source_files(project.root)
+    texts = dict(zip(rels, linting._project_texts(project, buffers, rels), strict=False))
+    breaking = apilint.guard_uses(texts, pid, release)
+    if not breaking:
+        return None
+    by_file: dict[str, list[apilint.GuardEdit]] = {}
+    for f in breaking:
+        fix = next((x for x in f.fixes if x.kind == "guard"), None)
+        if fix is None or f.span is None or f.span.file not in texts:
+            return None
+        try:
+            edit = apilint.guard_edit(texts[f.span.file], f.span.line, fix, f.span.column)
+        except (ValueError, LookupError, IndexError):
+            return None
+        edits = by_file.setdefault(f.span.file, [])
+        if any(e == edit for e in edits):
+            continue
+        if any(not (edit.end_line < e.start_line or edit.start_line > e.end_line) for e in edits):
+            return None  # overlapping statements: a combined guard is not a simple edit
+        edits.append(edit)
+    settings = settings_edit(ls, project, PIN_KEY, release)
+    if settings is None or settings.changes is None:
+        return None
+    changes = dict(settings.changes)
+    for rel, edits in by_file.items():
+        uri = (project.root / rel).as_uri()
+        lines = texts[rel].split("\n")
+        changes[uri] = [
+            types.TextEdit(
+                range=types.Range(types.Position(e.start_line - 1, 0),
+                                  types.Position(e.end_line, 0) if e.end_line < len(lines)
+                                  else types.Position(e.end_line - 1, len(lines[e.end_line - 1]))),
+                new_text=e.new_text,
+            )
+            for e in edits
+        ]  # fmt: skip
+    n = len(breaking)
+    title = f"Guard {n} use{'s' if n != 1 else ''} that need a newer release and retarget to {release}"
+    return types.CodeAction(title=title, kind=types.CodeActionKind.QuickFix, diagnostics=[diag],
+                            edit=types.WorkspaceEdit(changes=changes))  # fmt: skip
 
 
 def _settings_action(

@@ -120,10 +120,21 @@ def _pin_hover(ls: FieldsafeServer, project: ProjectState, uri: str, pos: types.
         body = f"**Device OS {value}** is not in fieldsafe's release table."
     else:
         body = release_markdown(release, known_devices(ls, project))
+    floor = linting.code_floor(ls, project, _platform_id(ls, project))
+    if floor is not None:
+        body += "\n\n" + floor_markdown(floor, release)
     fleet_view = project.target.fleet
     if fleet_view is not None:
         body += "\n\n" + fleet_markdown(fleet_view, release)
     return types.Hover(contents=_markup(ls, body), range=range_of_edit(ls.workspace, text, span))
+
+
+def floor_markdown(floor: Any, release: Release | None) -> str:
+    """The code's own Device OS floor (``apilint.code_floor``) and what it means for this pin."""
+    line = f"**Code floor** on {floor.describe()}"
+    if release is not None and floor.breaks_at(release.version):
+        line += f"\n\n- pinned Device OS {release.version}: **below the floor, the code does not compile**"
+    return line
 
 
 def _product_hover(ls: FieldsafeServer, project: ProjectState, text: str, offset: int) -> types.Hover | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fieldsafe.lsp.diagnostics import Located
 from fieldsafe.lsp.documents import range_of_span
@@ -44,7 +44,26 @@ def _lint(
     return apilint.lint_source(source, rel, target, platform_id, project_names=names)
 
 
-def _project_texts(project: ProjectState, buffers: dict[str, str]) -> list[str]:
+def code_floor(ls: FieldsafeServer, project: ProjectState, platform_id: int | None = None) -> Any:
+    """The project's code floor on its platform (``apilint.code_floor`` over the sources as the editor has
+    them: open buffers as typed, the rest from disk), or None when no platform is known. Memoised by the
+    texts in the engine, so hovers and code actions ask freely; the first call lints a few releases."""
+    from fieldsafe import apilint
+
+    pid = platform_id if platform_id is not None else project.target.platform_id
+    if pid is None:
+        return None
+    buffers = {r: d.source for d in list(ls.workspace.text_documents.values()) if (r := project.rel(d.uri))}
+    rels = apilint.source_files(project.root)
+    texts = dict(zip(rels, _project_texts(project, buffers, rels), strict=False))
+    try:
+        return apilint.floor.cached_floor(tuple(sorted(texts.items())), pid)
+    except (KeyError, ValueError) as exc:  # an unknown platform id: no floor rather than a failed hover
+        log.info("no code floor: %s", exc)
+        return None
+
+
+def _project_texts(project: ProjectState, buffers: dict[str, str], rels: list[str] | None = None) -> list[str]:
     """Every source the compile would upload: open buffers as typed, other files from disk (cached by mtime).
 
     Why: a user shim such as ``int analogWriteResolution(...)`` in ``src/compat.cpp`` shadows the Device OS
@@ -53,7 +72,7 @@ def _project_texts(project: ProjectState, buffers: dict[str, str]) -> list[str]:
     from fieldsafe import apilint
 
     texts = []
-    for rel in apilint.source_files(project.root):
+    for rel in apilint.source_files(project.root) if rels is None else rels:
         if rel in buffers:
             texts.append(buffers[rel])
             continue
@@ -61,6 +80,7 @@ def _project_texts(project: ProjectState, buffers: dict[str, str]) -> list[str]:
         try:
             mtime = path.stat().st_mtime_ns
         except OSError:
+            texts.append("")  # keep texts aligned with rels (the caller may zip them)
             continue
         cached = project.disk_texts.get(rel)
         if cached is None or cached[0] != mtime:
