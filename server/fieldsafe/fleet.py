@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 from fieldsafe.versions import DeviceOSVersion, Release, catalog
@@ -114,27 +115,59 @@ def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def key_of(raw: Mapping[str, Any], *, listed_at: float, stale_after_days: float = STALE_AFTER_DAYS) -> DeviceKey:
-    """One product-device object of the Cloud API (keys may be absent, not only null) as its :class:`DeviceKey`."""
-    heard = parse_time(raw.get("last_heard")) or parse_time(raw.get("last_handshake_at"))
-    stale = heard is None or listed_at - heard > stale_after_days * 86400
-    groups = raw.get("groups")
-    release = raw.get("system_firmware_version")
-    healer = raw.get("safe_mode_healer")
-    return DeviceKey(
-        platform_id=_int_or_none(raw.get("platform_id")) or -1,
-        release=release if isinstance(release, str) and release else None,
-        development=raw.get("development") is True,
-        updates_enabled=raw.get("firmware_updates_enabled") is not False,
-        updates_forced=raw.get("firmware_updates_forced") is True,
-        cellular=raw.get("cellular") if isinstance(raw.get("cellular"), bool) else None,
-        stale=stale,
-        groups=tuple(sorted(str(g) for g in groups)) if isinstance(groups, list) else (),
-        locked=_int_or_none(raw.get("desired_firmware_version")),
-        firmware=_int_or_none(raw.get("firmware_version")),
-        healer=healer if isinstance(healer, bool) else None,
-        quarantined=raw.get("quarantined") is True or raw.get("denied") is True,
+class StaleCutoff:
+    """ "Not heard from since": one cutoff per listing, compared as text when the API's own format allows.
+
+    Why: folding 100,000 devices must not parse 100,000 timestamps; ``2026-11-01T10:00:00.000Z`` style
+    UTC strings order like the times they name, so they are compared with the cutoff's text directly,
+    and anything else is parsed.
+    """
+
+    __slots__ = ("seconds", "text")
+
+    def __init__(self, listed_at: float, stale_after_days: float = STALE_AFTER_DAYS) -> None:
+        self.seconds = listed_at - stale_after_days * 86400
+        when = dt.datetime.fromtimestamp(self.seconds, tz=dt.UTC)
+        self.text = when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+    def stale(self, value: Any) -> bool:
+        if isinstance(value, str) and len(value) == 24 and value[-1] == "Z" and value[19] == ".":
+            return value < self.text
+        heard = parse_time(value)
+        return heard is None or heard < self.seconds
+
+
+def key_tuple(raw: Mapping[str, Any], cutoff: StaleCutoff) -> tuple[Any, ...]:
+    """The :class:`DeviceKey` fields of one product-device object, as a plain tuple (cheap to hash and count).
+
+    The API's keys may be absent, not only null; types are checked so odd values cannot split buckets.
+    """
+    get = raw.get
+    heard = get("last_heard") or get("last_handshake_at")
+    groups = get("groups")
+    release = get("system_firmware_version")
+    cellular = get("cellular")
+    healer = get("safe_mode_healer")
+    platform_id = get("platform_id")
+    return (
+        platform_id if type(platform_id) is int else -1,
+        release if type(release) is str and release else None,
+        get("development") is True,
+        get("firmware_updates_enabled") is not False,
+        get("firmware_updates_forced") is True,
+        cellular if type(cellular) is bool else None,
+        cutoff.stale(heard),
+        (tuple(sorted(str(g) for g in groups)) if groups else ()) if type(groups) is list else (),
+        _int_or_none(get("desired_firmware_version")),
+        _int_or_none(get("firmware_version")),
+        healer if type(healer) is bool else None,
+        get("quarantined") is True or get("denied") is True,
     )
+
+
+def key_of(raw: Mapping[str, Any], *, listed_at: float, stale_after_days: float = STALE_AFTER_DAYS) -> DeviceKey:
+    """One product-device object of the Cloud API as its :class:`DeviceKey`."""
+    return DeviceKey(*key_tuple(raw, StaleCutoff(listed_at, stale_after_days)))
 
 
 @dataclass
@@ -207,11 +240,27 @@ class Histogram:
 def aggregate(
     devices: Iterable[Mapping[str, Any]], *, listed_at: float, stale_after_days: float = STALE_AFTER_DAYS
 ) -> Histogram:
-    """Aggregate device objects once (the listing calls :meth:`Histogram.add` page by page instead)."""
-    hist = Histogram()
-    for raw in devices:
-        hist.add(key_of(raw, listed_at=listed_at, stale_after_days=stale_after_days))
-    return hist
+    """Aggregate device objects once (the listing folds page by page with :class:`Tally` instead)."""
+    tally = Tally(StaleCutoff(listed_at, stale_after_days))
+    tally.add_devices(devices)
+    return tally.histogram()
+
+
+class Tally:
+    """Counts devices per key tuple while a listing arrives; :meth:`histogram` makes the DeviceKeys once."""
+
+    def __init__(self, cutoff: StaleCutoff) -> None:
+        self.cutoff = cutoff
+        self.counts: dict[tuple[Any, ...], int] = {}
+
+    def add_devices(self, devices: Iterable[Mapping[str, Any]]) -> None:
+        counts, cutoff = self.counts, self.cutoff
+        for raw in devices:
+            key = key_tuple(raw, cutoff)
+            counts[key] = counts.get(key, 0) + 1
+
+    def histogram(self) -> Histogram:
+        return Histogram({DeviceKey(*k): n for k, n in self.counts.items()})
 
 
 def _version_order(text: str | None) -> tuple[int, DeviceOSVersion | str]:
@@ -221,6 +270,7 @@ def _version_order(text: str | None) -> tuple[int, DeviceOSVersion | str]:
     return (0, parsed)
 
 
+@lru_cache(maxsize=2048)
 def known_release(text: str | None, platform_id: int) -> Release | None:
     """The release table row of a reported version, when the table knows it for the platform."""
     row = catalog().release(text) if text else None
@@ -448,6 +498,9 @@ def evaluate(
     return Impact(needed=row, platform_id=platform_id, cohorts=tuple(result), allow_healed=allow_healed)
 
 
+# plans are pure functions of the facts and the need: kept across evaluations (floor, options, hover, views)
+_PLANS: dict[tuple[Any, ...], Any] = {}
+_PLANS_MAX = 4096
 _PATHS = {"runs": RUNS, "combined_ota": COMBINED_OTA, "healer": HEALER, "stuck": STUCK, "unknown": UNKNOWN}
 
 
@@ -469,6 +522,8 @@ def _fate(
     memo = (key.release, key.development, key.updates_enabled, key.updates_forced, key.cellular, key.healer)
     plan = plans.get(memo)
     if plan is None:
+        plan = _PLANS.get((memo, platform_id, needed.version, app_bytes, in_product))
+    if plan is None:
         facts = policy.DeviceFacts(
             platform_id=platform_id,
             release=key.release,
@@ -480,7 +535,10 @@ def _fate(
             healer=key.healer,
         )
         plan = delivery.plan_flash(facts, str(needed.version), app_bytes=app_bytes)
-        plans[memo] = plan
+        if len(_PLANS) > _PLANS_MAX:
+            _PLANS.clear()
+        _PLANS[(memo, platform_id, needed.version, app_bytes, in_product)] = plan
+    plans[memo] = plan
     return _PATHS.get(str(plan.decision.path), STUCK), plan
 
 

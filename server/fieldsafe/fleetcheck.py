@@ -87,8 +87,6 @@ class CheckedFleet:
 
 def listing_findings(listing: Any, ctx: fleetfindings.FleetContext) -> list[Any]:
     """FS506 (incomplete, what is missing) and FS507 (the saved listing, with its age, when the cloud failed)."""
-    from fieldsafe.compat import age_phrase
-
     out = []
     if not listing.complete:
         out.append(
@@ -97,6 +95,8 @@ def listing_findings(listing: Any, ctx: fleetfindings.FleetContext) -> list[Any]
             )
         )
     if listing.source == "cache" and listing.cache_reason not in ("listed recently", ""):
+        from fieldsafe.compat import age_phrase
+
         age = listing.age_seconds or 0.0
         out.append(fleetfindings.listing_cached(ctx, age_phrase(age), age, listing.cache_reason))
     return out

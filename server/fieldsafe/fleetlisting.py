@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from fieldsafe.fleet import STALE_AFTER_DAYS, Histogram, key_of
+from fieldsafe.fleet import STALE_AFTER_DAYS, Histogram, StaleCutoff, Tally
 
 if TYPE_CHECKING:
     from fieldsafe.cloud import CloudConfig, ParticleCloud
@@ -234,35 +234,35 @@ class _Gate:
                 delay = target - self._clock()
 
 
-@dataclass
 class _Fold:
-    """Pages folded into the histogram as they arrive (thread-safe), with de-duplication by device id."""
+    """Pages folded into a tally as they arrive (thread-safe), with de-duplication by device id."""
 
-    listed_at: float
-    stale_after_days: float
-    histogram: Histogram = field(default_factory=Histogram)
-    seen: set[str] = field(default_factory=set)
-    totals: set[int] = field(default_factory=set)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, listed_at: float, stale_after_days: float) -> None:
+        self.listed_at = listed_at
+        self.tally = Tally(StaleCutoff(listed_at, stale_after_days))
+        self.seen: set[str] = set()
+        self.totals: set[int] = set()
+        self.lock = threading.Lock()
 
     def add_page(self, body: dict[str, Any]) -> None:
-        keys = []
-        ids = []
-        for raw in body.get("devices") or ():
-            if not isinstance(raw, dict):
-                continue
-            ids.append(str(raw.get("id") or ""))
-            keys.append(key_of(raw, listed_at=self.listed_at, stale_after_days=self.stale_after_days))
+        devices = [raw for raw in body.get("devices") or () if isinstance(raw, dict)]
         total = _meta_total(body)
         with self.lock:
             if total is not None:
                 self.totals.add(total)
-            for device_id, key in zip(ids, keys, strict=True):
+            fresh = []
+            for raw in devices:
+                device_id = str(raw.get("id") or "")
                 if device_id and device_id in self.seen:
                     continue  # a page shifted under a concurrent change: count each device once
                 if device_id:
                     self.seen.add(device_id)
-                self.histogram.add(key)
+                fresh.append(raw)
+            self.tally.add_devices(fresh)
+
+    @property
+    def histogram(self) -> Histogram:
+        return self.tally.histogram()
 
 
 def _meta_total(body: dict[str, Any]) -> int | None:

@@ -181,6 +181,7 @@ def _json(
         "platform_id": platform_id,
         "listing": _listing_json(listing),
         "devices_in_product": listing.histogram.total,
+        "product_versions": {release or "unknown": n for release, n in listing.histogram.versions()},
         "devices": targeted.total,
         "floor": str(low.version) if low else None,
         "pin": str(release.version) if release else None,
