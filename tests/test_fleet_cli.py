@@ -161,3 +161,15 @@ def test_release_allow_device_os_update_never_for_stuck(emu: EmulatorServer, tmp
     assert (
         main(["release", "trackers", "--binary", str(binary), "--version", "2", "--dry-run", "--groups", "beta"]) == 1
     )
+
+
+def test_check_names_the_api_that_empties_the_target_window(emu: EmulatorServer, tmp_path: Path, capsys) -> None:
+    project = _sources(_project(tmp_path / "p", "6.3.4", ',\n  "fieldsafe.allowHealedUpdates": true'))
+    (project / "src" / "app.cpp").write_text(
+        '#include "Particle.h"\nvoid setup() { Ledger l = Particle.ledger("x"); }\nvoid loop() {}\n'
+    )
+    main(["check", str(project), "--json"])
+    body = json.loads(capsys.readouterr().out)
+    window = next(f for f in body["findings"] if f["code"] == "FS505")
+    assert "`Ledger`" in window["message"] and "fleet floor 2.3.1" in window["message"]
+    assert [x["kind"] for x in window["fixes"]] == ["guard", "retarget"]

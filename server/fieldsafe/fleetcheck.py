@@ -140,3 +140,33 @@ def evaluate_fleet(report: TargetReport, ref: TargetRef, lookup: Lookup, pin: st
         )
         impact = fleet.evaluate(targeted, row, platform_id, allow_healed=ref.allow_healed)
     report.fleets.append(CheckedFleet(ref, listing, targeted, platform_id, str(low.version) if low else None, impact))
+
+
+def window_findings(report: TargetReport, floor: Any) -> list[Any]:
+    """FS505 for each checked fleet whose floor is below the code's own floor (``apilint.CodeFloor``).
+
+    The code floor comes from the API check (the newest API the code uses unguarded); when the fleet floor
+    is older, no pin both builds the code and runs as is everywhere: one finding names the API, the devices
+    building for the code floor would move, and both fixes (guard it, or accept the update).
+    """
+    from fieldsafe.findings import Span
+    from fieldsafe.versions import catalog
+
+    release = getattr(floor, "release", None)
+    use = getattr(floor, "forced_by", None)
+    row = catalog().release(release) if release is not None else None
+    if row is None or use is None:
+        return []
+    span = Span(use.file, use.line, use.column)
+    code = fleetfindings.CodeFloor(row, use.api, span)
+    out = []
+    for checked in report.fleets:
+        if checked.platform_id is None or not checked.targeted.total:
+            continue
+        ctx = fleetfindings.FleetContext(product=checked.ref.name, groups=checked.ref.groups)
+        found = fleetfindings.target_window(
+            checked.targeted, code, checked.platform_id, ctx, allow_healed=checked.ref.allow_healed
+        )
+        if found is not None:
+            out.append(found)
+    return out

@@ -386,7 +386,7 @@ def target_window(
         f"{ctx.target_label}: no pin both builds this code and runs as is on every device. Building for "
         f"{code.release.version}: {impact_sentence(impact)}. Guard the API to build for {low.version}, or accept "
         "the update.",
-        span=ctx.pin_span or code.span,
+        span=ctx.pin_span,
         facts={
             "product": ctx.product,
             "api": code.api,

@@ -104,8 +104,22 @@ function stopAll() {
   }
 }
 
+/** The product the fleet checks target: a generated Electron fleet next to the default account. */
+const FLEET_PRODUCT = 'electron-fleet';
+const FLEET_SPEC = {
+  seed: 3,
+  devices: 400,
+  platform: 'electron',
+  device_os: { '1.5.2': 25, '2.3.1': 55, '3.3.1': 20 },
+  firmware: { '1': 100 },
+  groups: { beta: 0.2 },
+  offline: 0.1,
+};
+
 async function startEmulator() {
-  const emu = startProcess('emulator', PYTHON, ['-m', 'fieldsafe', 'emulator', '--port', '0', '--token', TOKEN]);
+  const emu = startProcess('emulator', PYTHON, [
+    '-m', 'fieldsafe', 'emulator', '--port', '0', '--token', TOKEN, '--fleet', JSON.stringify(FLEET_SPEC),
+  ]);
   const url = await waitFor(
     'the emulator to print its URL',
     () => {
@@ -350,6 +364,104 @@ async function quickInputRowsIndexed(page) {
       })
       .sort((a, b) => a.i - b.i),
   );
+}
+
+/** The frame of an open webview whose document has `selector` (code-server nests webviews in iframes). */
+async function webviewFrame(page, selector) {
+  for (const frame of page.frames()) {
+    try {
+      if (await frame.$(selector)) {
+        return frame;
+      }
+    } catch {
+      // a frame that navigated away meanwhile
+    }
+  }
+  return undefined;
+}
+
+/** The fleet view's rows as {release, worst, pin, floor, colours} read from its DOM. */
+async function fleetRows(frame) {
+  return frame.$$eval('tr.row', (rows) =>
+    rows.map((r) => ({
+      release: r.getAttribute('data-release'),
+      worst: r.getAttribute('data-worst'),
+      pin: r.getAttribute('data-pin') === 'true',
+      floor: r.getAttribute('data-floor') === 'true',
+      segments: Array.from(r.querySelectorAll('.seg')).map((x) => x.getAttribute('data-consequence')),
+      devices: Number((r.querySelector('td.num')?.textContent || '0').replace(/,/g, '')),
+    })),
+  );
+}
+
+async function checkFleet(page, ws) {
+  const settingsPath = join(ws, '.vscode', 'settings.json');
+  await check('Select Target Product lists the account\'s products; picking one writes fieldsafe.targetProduct', async () => {
+    await runCommand(page, 'Fieldsafe: Select Target Product');
+    let seen = [];
+    const row = await waitFor(`the ${FLEET_PRODUCT} row`, async () => {
+      seen = await quickInputRows(page);
+      return seen.find((r) => r.includes(FLEET_PRODUCT));
+    }, 30_000).catch((err) => {
+      throw new Error(`${err.message}; rows seen: ${JSON.stringify(seen.slice(0, 4))}`);
+    });
+    await shot(page, '15-product-picker');
+    const rows = await quickInputRowsIndexed(page);
+    const idx = rows.find((r) => r.t.includes(FLEET_PRODUCT)).i;
+    await page.click(`.quick-input-widget .monaco-list-row[data-index="${idx}"]`);
+    await waitFor('fieldsafe.targetProduct on disk', () =>
+      readFileSync(settingsPath, 'utf8').includes(`"fieldsafe.targetProduct": "${FLEET_PRODUCT}"`), 20_000);
+    const item = await waitFor('the status item naming the fleet and its floor', async () => {
+      const i = await fieldsafeStatus(page);
+      return i && new RegExp(`${FLEET_PRODUCT}: [\\d,]+ devices, floor 1\\.5\\.2`).test(i.text) ? i : undefined;
+    }, 60_000);
+    return `row "${row}"; status "${item.text}"`;
+  }, { page });
+
+  await check('Show Fleet: the chart of the Device OS distribution, pin marked, bars coloured by consequence', async () => {
+    await runCommand(page, 'Fieldsafe: Show Fleet');
+    const frame = await waitFor('the fleet webview', () => webviewFrame(page, '#fleet-title'), 30_000);
+    const rows = await waitFor('three Device OS rows', async () => {
+      const r = await fleetRows(frame);
+      return r.length === 3 ? r : undefined;
+    }, 20_000);
+    const byRelease = Object.fromEntries(rows.map((r) => [r.release, r]));
+    const pin = rows.find((r) => r.pin);
+    if (!pin || pin.release !== '2.3.1') {
+      throw new Error(`pin not marked on 2.3.1: ${JSON.stringify(rows)}`);
+    }
+    if (!byRelease['1.5.2']?.floor || byRelease['1.5.2'].worst !== 'healer' || !byRelease['1.5.2'].segments.includes('healer')) {
+      throw new Error(`1.5.2 should be the floor and healed through Safe Mode: ${JSON.stringify(byRelease['1.5.2'])}`);
+    }
+    if (byRelease['3.3.1']?.worst !== 'runs' || byRelease['2.3.1'].worst !== 'runs') {
+      throw new Error(`2.3.1 and 3.3.1 run the pin as is: ${JSON.stringify(rows)}`);
+    }
+    const colours = await frame.$$eval('.seg', (segs) => [...new Set(segs.map((x) => getComputedStyle(x).backgroundColor))]);
+    if (colours.length < 2) {
+      throw new Error(`bars are not coloured by consequence: ${JSON.stringify(colours)}`);
+    }
+    const title = await frame.$eval('#fleet-title', (e) => e.textContent);
+    await shot(page, '16-fleet-view');
+    return `"${title}"; rows ${rows.map((r) => `${r.release}:${r.devices}:${r.worst}`).join(' ')}; ${colours.length} colours`;
+  }, { page });
+
+  await check('Select Target Groups: picking beta writes fieldsafe.targetGroups and the fleet view follows', async () => {
+    await runCommand(page, 'Fieldsafe: Select Target Groups');
+    await waitFor('the beta row', async () => (await quickInputRows(page)).some((r) => /^beta/.test(r)), 30_000);
+    await shot(page, '17-group-picker');
+    const rows = await quickInputRowsIndexed(page);
+    const idx = rows.find((r) => /^beta/.test(r.t)).i;
+    await page.click(`.quick-input-widget .monaco-list-row[data-index="${idx}"] .monaco-checkbox, .quick-input-widget .monaco-list-row[data-index="${idx}"]`);
+    await page.keyboard.press('Enter');
+    await waitFor('fieldsafe.targetGroups on disk', () => /"fieldsafe\.targetGroups": \["beta"\]/.test(readFileSync(settingsPath, 'utf8')), 20_000);
+    const frame = await waitFor('the fleet webview', () => webviewFrame(page, '#fleet-title'), 30_000);
+    const title = await waitFor('the view re-drawn for the beta group', async () => {
+      const t = await frame.$eval('#fleet-title', (e) => e.textContent).catch(() => '');
+      return t.includes('(groups beta)') ? t : undefined;
+    }, 60_000);
+    await shot(page, '18-fleet-view-beta');
+    return `"${title}"`;
+  }, { page });
 }
 
 /** Call the emulator's loopback admin API (faults, request log). */
@@ -871,6 +983,7 @@ async function main() {
       await shot(page, '14b-inspect-from-explorer');
       return `menu had ${labels.length} items; tab "${report.tab}"; "${inspectText.exec(report.text)[0]}"`;
     }, { page });
+    await checkFleet(page, ws);
     await checkLogs(page);
   } finally {
     if (browser) {

@@ -132,6 +132,10 @@ def run(args: argparse.Namespace) -> int:
         findings += apilint.lint_project(
             root, target.release.version, target.platform.id, files=sources, target_reason=_reason(target)
         )
+        if report.fleets:  # the target window: the code's own floor against each fleet's floor
+            from fieldsafe.fleetcheck import window_findings
+
+            findings += window_findings(report, apilint.project_floor(root, target.platform.id, files=sources))
         floor = apilint.project_floor(root, target.platform.id, files=sources)
     except OSError as exc:
         print(f"fieldsafe check: cannot read {exc.filename or root}: {exc.strerror or exc}", file=sys.stderr)

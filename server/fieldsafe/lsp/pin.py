@@ -84,6 +84,13 @@ async def check_pin(ls: FieldsafeServer, project: ProjectState) -> tuple[TargetV
     report = checking.evaluate(view.pin, view.platform, refs, lookups)
     view.platform_id = report.platform_id
     view.fleet = report.fleets[0] if report.fleets else None
+    if report.fleets:  # the target window (FS505): the code's own floor against the fleet's floor
+        from fieldsafe.fleetcheck import window_findings
+        from fieldsafe.lsp import linting
+
+        floor = linting.code_floor(ls, project, report.platform_id)
+        if floor is not None:
+            report.findings.extend(window_findings(report, floor))
     view.fleet_error = next((u.reason for u in report.unchecked if u.ref.kind == "fleet"), None)
     for ref, lookup in lookups.items():
         if ref.kind == "device" and ref.name == view.device_name:
