@@ -501,6 +501,15 @@ def stable_final_macro(version: DeviceOSVersion) -> MacroInfo | None:
     return None
 
 
+@cache
+def _stable_finals() -> tuple[MacroInfo, ...]:
+    """Stable final-release macros in release order (sorted once: every guard fix asks)."""
+    return tuple(sorted(
+        (i for i in macros().values() if i.release_type == "final" and i.stable and i.version and i.value),
+        key=lambda i: i.version,  # type: ignore[arg-type,return-value]
+    ))  # fmt: skip
+
+
 def guard_macro_for(api: Availability) -> MacroInfo | None:
     """The lowest stable final-release macro whose release has ``api`` (v121 for an API since 1.2.0).
 
@@ -509,11 +518,7 @@ def guard_macro_for(api: Availability) -> MacroInfo | None:
     """
     if api.lines or api.absent_in or api.removed_from:
         return None
-    candidates = sorted(
-        (i for i in macros().values() if i.release_type == "final" and i.stable and i.version and i.value),
-        key=lambda i: i.version,  # type: ignore[arg-type,return-value]
-    )
-    for info in candidates:
+    for info in _stable_finals():
         assert info.version is not None
         if info.version >= api.since and api.available_in(info.version):
             return info

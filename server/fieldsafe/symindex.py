@@ -137,21 +137,20 @@ def last_release() -> DeviceOSVersion:
     return _index().releases[-1]
 
 
+@lru_cache(maxsize=1024)
 def release_index(version: DeviceOSVersion) -> int | None:
     """Index of the processed release whose headers ``version`` has: the highest final <= its base.
 
     5.8.1 and 6.1.2 have no tag of their own in the source repository, so they read as 5.8.0 and
     6.1.1 (patch releases that did not change headers); None above 6.2.0 or below 0.4.0.
     """
+    import bisect
+
     base = version.base
     rels = _index().releases
     if base > rels[-1] or base < rels[0]:
         return None
-    lo = 0
-    for i, r in enumerate(rels):
-        if r <= base:
-            lo = i
-    return lo
+    return bisect.bisect_right(rels, base) - 1
 
 
 @cache
@@ -164,6 +163,7 @@ def _platform_bit(platform_id: int) -> int | None:
     return _index().platforms.index(p.name)
 
 
+@lru_cache(maxsize=4096)
 def covers(version: DeviceOSVersion, platform_id: int | None) -> bool:
     """Was (release, platform) built for the index? False beyond 6.2.0 and for unindexed platforms."""
     r = release_index(version)

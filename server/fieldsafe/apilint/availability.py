@@ -154,7 +154,17 @@ def runtime_note(api: str, target: DeviceOSVersion, platform_id: int | None) -> 
     if platform_id is not None:
         rule = docs.platform_problem(platform_id)
         facts = apidata.platform_facts(platform_id)
-        if rule is not None and facts is not None:
+        # only a restriction the documentation states for this API (not one implied for a whole object,
+        # "WiFi." -> Wi-Fi devices, which the scan-only Wi-Fi of the Tracker contradicts)
+        if (
+            rule is not None
+            and facts is not None
+            and rule.clause.lower() in docs.note.lower()
+            and not (
+                rule.label == "Wi-Fi devices"
+                and symindex.platform_macro("HAL_PLATFORM_WIFI", platform_id, target) == "1"
+            )
+        ):  # a scan-only Wi-Fi radio (Tracker) is still a Wi-Fi radio: what it declares there works
             msg = (f"`{api}` is declared on {facts.display_name}, so it compiles, but Device OS documents it "
                    f"for {rule.label} only: check that it works on this hardware")  # fmt: skip
             return RuntimeNote("info", msg, None)

@@ -165,7 +165,7 @@ def _scan(text: str) -> _Scan:
     tokens = tuple((g.start + rel, name) for g in groups for rel, name in g.tokens)
     present = frozenset(n for _, n in tokens)
     defines = defined_macros(masked)
-    arduino = bool(_ARDUINO_RE.search(text))
+    arduino = "Arduino.h" in text and bool(_ARDUINO_RE.search(text))
     scan = _Scan(masked, _Lines(masked), groups, tokens, present, frozenset(shadowing_names(masked, tokens)), defines,
                  arduino)  # fmt: skip
     with _LRU_LOCK:
@@ -224,7 +224,7 @@ def _lint(
     else:
         located = _resolved_uses(scan, names, var_types)
     arduino = scan.arduino or ARDUINO_MARK in project_names
-    if CHRONO_USING_RE.search(masked):
+    if "namespace" in masked and CHRONO_USING_RE.search(masked):
         located = [(b, u) for b, u in located if u.api != CHRONO_LITERALS]
     findings = _preprocessor_findings(pre, lines, path, target)
     seen: set[tuple[str, int]] = set()

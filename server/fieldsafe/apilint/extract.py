@@ -83,7 +83,8 @@ class _KeyTables:
     call_only: frozenset[str]  # plain names that only count when called: functions, function-like macros
     events: frozenset[str]
     anchors: frozenset[str]  # names whose occurrences start a use (objects, classes, plain, overloads)
-    token_re: re.Pattern[str]  # whole-word occurrences of anchors and event names, one pass
+    token_re: re.Pattern[str]  # every identifier (``findall`` then intersect with ``wanted``)
+    wanted: frozenset[str] = frozenset()  # anchors | events
 
     @classmethod
     def build(cls) -> _KeyTables:
@@ -118,7 +119,7 @@ class _KeyTables:
         anchors = objects | classes | plain | {k for k in _overload_keys() if "." not in k and "::" not in k}
         token_re = re.compile(r"(?<![\w])[A-Za-z_]\w*")
         return cls(frozenset(objects), frozenset(classes), frozenset(plain), frozenset(call_only),
-                   frozenset(events), frozenset(anchors), token_re)  # fmt: skip
+                   frozenset(events), frozenset(anchors), token_re, frozenset(anchors | events))  # fmt: skip
 
 
 def _index_names(events: set[str]) -> tuple[set[str], set[str], set[str], set[str]]:
@@ -143,9 +144,12 @@ def _index_names(events: set[str]) -> tuple[set[str], set[str], set[str], set[st
         kinds = {r.kind for r in presence.rows}
         if kinds & {"namespace", "using-directive"} or any("build-flag" in r.note for r in presence.rows):
             continue
-        if symindex.object_type(name) is not None:
+        otype = symindex.object_type(name)
+        if otype is not None and (presence.mask != built or _restricted_members(otype, built)):
             objects.add(name)
-        if kinds & {"class", "struct", "union", "typedef", "enum"}:
+        if kinds & {"class", "struct", "union", "typedef", "enum"} and (
+            presence.mask != built or any(_restricted_members(q, built) for q, _ in symindex.visible(name))
+        ):
             types.add(name)
         if presence.mask == built or (name in events and not _distinctive(name)):
             continue
@@ -155,6 +159,20 @@ def _index_names(events: set[str]) -> tuple[set[str], set[str], set[str], set[st
         if kinds <= {"function", "macro-function", "method"}:
             calls.add(name)
     return objects, types, plain, calls
+
+
+def _restricted_members(cls: str, built: int) -> bool:
+    """Does some member of ``cls`` (or of a base) ever go missing? If not, uses of it can never be findings."""
+    from fieldsafe import symindex
+
+    return any(symindex._class_member(cls, m) != built for m in symindex.class_members(cls)) or any(
+        symindex._class_member(cls, m) != built
+        for r in symindex.rows(cls)
+        for b in (r.note_value("bases") or "").split(",")
+        if b
+        for q in (b.strip().split("<", 1)[0], f"spark::{b.strip()}", f"particle::{b.strip()}")
+        for m in symindex.class_members(q)
+    )
 
 
 def _distinctive(name: str) -> bool:
@@ -410,8 +428,16 @@ def api_tokens(masked: str) -> list[tuple[int, str]]:
     many for an alternation.
     """
     t = _tables()
-    wanted = t.anchors | t.events
-    return [(m.start(), m.group()) for m in t.token_re.finditer(masked) if m.group() in wanted]
+    present = t.wanted.intersection(t.token_re.findall(masked))
+    if not present:
+        return []
+    return [(m.start(), m.group(1)) for m in _present_re(frozenset(present)).finditer(masked)]
+
+
+@lru_cache(maxsize=4096)
+def _present_re(words: frozenset[str]) -> re.Pattern[str]:
+    """A whole-word regex for the few anchor names a text contains (found first with one C-level findall)."""
+    return re.compile(r"(?<![\w])(" + _trie_pattern(words) + r")\b")
 
 
 def _known(key: str) -> bool:
