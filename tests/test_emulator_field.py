@@ -491,3 +491,126 @@ def test_installed_modules_match_the_prediction_reading() -> None:
         installed, known = _initial_modules(dev)
         assert known
         assert {k: m.version for k, m in installed.items()} == osmodules.installed_modules(platform_id, release)
+
+
+def test_release_delivery_announces_auto_update(make) -> None:
+    """Product releases (fleetemu's routes) deliver through FieldSimulator.deliver(cause="auto-update")."""
+    dev = device(50, 13, "6.1.1", product_id=PRODUCT)
+    emu = make(dev)
+    reader = EventReader(emu, f"/v1/products/{PRODUCT}/events/spark")
+    try:
+        target = emu.state.find_device(dev["id"])
+        emu.api.field.deliver(target, app_for(13, "6.1.1", product_version=2), cause="auto-update")
+        assert reader.wait_for(lambda ev: any(n == "spark/device/app-hash" for n, _ in ev))
+        first = reader.events[0][1]
+        assert (first["name"], first["data"], first["userid"]) == ("spark/status", "auto-update", "")
+        assert ledger(emu, dev["id"])["transfers"][0]["cause"] == "auto-update"
+        assert target.firmware_version == 2
+    finally:
+        reader.close()
+
+
+def test_fieldsafe_emulator_clock_option(tmp_path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HOME": str(tmp_path)}
+    bad = subprocess.run(
+        [sys.executable, "-m", "fieldsafe", "emulator", "--clock", "fast"], capture_output=True, text=True, env=env
+    )
+    assert bad.returncode == 2 and "--clock" in bad.stderr
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fieldsafe", "emulator", "--clock", "manual"], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert requests.get(url + "/__emulator/clock", timeout=5).json()["clock"]["mode"] == "manual"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+
+
+def _matrix() -> list[tuple[int, str, str, bool]]:
+    from fieldsafe.versions import catalog
+
+    cases = []
+    for platform_id in (6, 10, 12, 13, 23, 26, 28, 32, 35):
+        rows = [str(r.version) for r in catalog().releases(platform_id, include_prereleases=False)]
+        picks = sorted({rows[0], rows[len(rows) // 3], rows[2 * len(rows) // 3], rows[-1]}, key=rows.index)
+        for i, a in enumerate(picks):
+            for b in picks[i + 1 :]:
+                for in_product in (False, True):
+                    cases.append((platform_id, a, b, in_product))
+            cases.append((platform_id, picks[-1], a, False))  # an older app on a newer device: never downgraded
+    return cases
+
+
+MATRIX = _matrix()
+
+
+def test_simulated_flashes_cost_what_the_plan_predicts() -> None:
+    """Across platforms, releases, product/developer: the ledger equals delivery.plan_flash (bytes, modules,
+    reboots, downtime) and the path the simulation took is the policy's."""
+    from fieldsafe.platforms import get as platform
+
+    devs = []
+    for n, (platform_id, have, _need, in_product) in enumerate(MATRIX):
+        extra = {"product_id": PRODUCT} if in_product else {}
+        devs.append(device(1000 + n, platform_id, have, cellular=platform(platform_id).cellular, **extra))
+    data = {"tokens": [TOKEN], "devices": devs, "field": {"clock": "instant"}}
+    data["products"] = [
+        {"id": PRODUCT + n, "slug": f"p{n}", "platform_id": pid} for n, pid in enumerate(sorted({c[0] for c in MATRIX}))
+    ]
+    by_platform = {p["platform_id"]: p["id"] for p in data["products"]}
+    for dev, (platform_id, _, _, in_product) in zip(devs, MATRIX, strict=True):
+        if in_product:
+            dev["product_id"] = by_platform[platform_id]
+    with EmulatorServer(parse_state(data, "<matrix>")) as emu:
+        mismatches = []
+        rules = set()
+        for dev, (platform_id, have, need, in_product) in zip(devs, MATRIX, strict=True):
+            app = app_for(platform_id, need)
+            assert flash(emu, dev["id"], app).status_code == 200
+            entry = ledger(emu, dev["id"])
+            plan = delivery.plan_flash(_facts(dev), need, app_bytes=len(app))
+            got = (entry["bytes_total"], entry["reboots"], entry["safe_mode_entries"] > 0)
+            want = (plan.total_bytes, plan.reboots, plan.decision.safe_mode)
+            path = (entry["decision"] or {"path": "runs"})["path"]
+            rules.add((entry["decision"] or {"rule": "runs_as_is"})["rule"])
+            if (
+                got != want
+                or path != plan.path
+                or (plan.downtime_seconds is not None and abs(entry["downtime_seconds"] - plan.downtime_seconds) > 0.01)
+            ):
+                mismatches.append((platform_id, have, need, in_product, got, want, path, str(plan.path)))
+            if plan.path in ("runs", "combined_ota", "healer"):
+                assert entry["running_app"], (platform_id, have, need)
+        assert not mismatches, mismatches
+    assert len(MATRIX) > 100
+    assert rules >= {"runs_as_is", "developer_electron", "product_healer", "gen2_healer"}  # + the explicit tests above
+    assert rules >= {"developer_healer"}
+
+
+def test_planned_updates_module_by_module_reach_the_target_as_planned() -> None:
+    """plan_update_os step files sent one by one (what ``fieldsafe update-os`` does): every step applies, the
+    device ends on the target, and the ledger equals the plan."""
+    from fieldsafe.emulator import osfiles
+    from fieldsafe.platforms import get as platform
+
+    cases = [c for c in MATRIX if c[1] != c[2] and not c[3]]
+    cases = [c for c in cases if delivery.plan_update_os(_facts(device(0, c[0], c[1])), c[2]).path == "planned"]
+    devs = [device(2000 + n, pid, have, cellular=platform(pid).cellular) for n, (pid, have, _, _) in enumerate(cases)]
+    with EmulatorServer(parse_state({"tokens": [TOKEN], "devices": devs, "field": {"clock": "instant"}})) as emu:
+        for dev, (platform_id, _, target, _) in zip(devs, cases, strict=True):
+            plan = delivery.plan_update_os(_facts(dev), target)
+            for step in plan.steps:
+                binary = osfiles.module_file(platform_id, step.release, step.module.name)
+                assert flash(emu, dev["id"], binary).status_code == 200
+            entry = ledger(emu, dev["id"])
+            assert entry["device_os"] == target and entry["rejected_modules"] == 0, (platform_id, dev, target)
+            assert (entry["bytes_total"], entry["reboots"]) == (plan.total_bytes, plan.reboots)
+            assert entry["downtime_seconds"] == pytest.approx(plan.downtime_seconds, abs=0.01)
+    assert len(cases) > 20

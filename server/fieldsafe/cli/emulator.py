@@ -38,6 +38,12 @@ def register(subparsers: Any) -> None:
         metavar="N/SECONDS",
         help="answer 429 with Retry-After past N requests per client per SECONDS (default 10000/300)",
     )
+    parser.add_argument(
+        "--clock",
+        metavar="SPEED",
+        help="field simulator clock: simulated seconds per real second (default 10, or the state file's), "
+        "'manual' (POST /__emulator/clock advances it) or 'instant'",
+    )
     parser.set_defaults(func=run)
 
 
@@ -69,15 +75,23 @@ def _load(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from fieldsafe.emulator import EmulatorServer, StateError
+    from fieldsafe.emulator.field import SimClock
     from fieldsafe.emulator.fleetgen import FleetSpecError
 
     if not 0 <= args.port <= 65535:
         print(f"fieldsafe emulator: --port {args.port} is not a port number (0-65535)", file=sys.stderr)
         return 2
+    clock = None
+    if getattr(args, "clock", None) is not None:
+        try:
+            clock = SimClock.parse_speed(args.clock)
+        except ValueError as exc:
+            print(f"fieldsafe emulator: --clock: {exc}", file=sys.stderr)
+            return 2
     try:
         limit = _rate_limit(args.rate_limit) if args.rate_limit else None
         state = _load(args)
-        server = EmulatorServer(state, tokens=args.token, port=args.port, rate_limit=limit)
+        server = EmulatorServer(state, tokens=args.token, port=args.port, rate_limit=limit, clock=clock)
     except (StateError, FleetSpecError, ValueError) as exc:
         print(f"fieldsafe emulator: {exc}", file=sys.stderr)
         return 2

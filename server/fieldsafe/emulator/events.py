@@ -120,7 +120,12 @@ class EventBus:
         with self._cond:
             while not self.closed:
                 if self._seq > seq:
-                    return [e for e in self._events if e.seq > seq]
+                    newer: list[Event] = []
+                    for event in reversed(self._events):  # the newest are at the right: stop at the first old one
+                        if event.seq <= seq:
+                            break
+                        newer.append(event)
+                    return newer[::-1]
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return []

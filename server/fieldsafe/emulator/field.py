@@ -185,6 +185,9 @@ class DeviceSim:
     generation: int = 0
     running_app: bool = True
     pending: list[Any] = field(default_factory=list)  # what the next reboot applies (app and/or modules)
+    # modules the healer already sent in this Safe Mode episode: a module that travels with another
+    # (``sent_with``, the rtl872x prebootloader) stays "missing" until its companion is installed
+    healer_sent: set[tuple[str, int, int]] = field(default_factory=set)
 
 
 @dataclass(order=True)
@@ -401,6 +404,7 @@ class FieldSimulator:
             sim.generation += 1
             deps = tuple(_dep_tuple(d) for d in info.dependencies)
             if info.function_name == "user_part":
+                sim.healer_sent.clear()
                 app = AppImage(
                     info.sha256_stored,
                     len(binary),
@@ -549,6 +553,7 @@ class FieldSimulator:
         self._heal_round(device, sim)
 
     def _run_app(self, device: Device, sim: DeviceSim) -> None:
+        sim.healer_sent.clear()
         device.status = "normal"
         sim.running_app = True
         if sim.ledger.down_since is not None:
@@ -648,7 +653,11 @@ class FieldSimulator:
         if decision.path not in (policy.UpgradePath.HEALER, policy.UpgradePath.COMBINED_OTA):
             self._note(sim, f"stuck in Safe Mode ({decision.rule})", reason=decision.reason)
             return
-        needed = self._modules_needed(device, sim, sim.app.dependencies, decision.target)
+        needed = [
+            m
+            for m in self._modules_needed(device, sim, sim.app.dependencies, decision.target)
+            if (m.function, m.index, m.version) not in sim.healer_sent
+        ]
         module = next(
             (m for m in needed if not _unmet(sim.installed, m.dependencies, replacing=(m.function, m.index))), None
         )
@@ -659,6 +668,7 @@ class FieldSimulator:
 
         platform = platforms.get(device.platform_id)
         spec_name = osfiles.file_name(platform, module, module.release or "") if module.release else module.name
+        sim.healer_sent.add((module.function, module.index, module.version))
         self._note(sim, f"healer sends {module.name} v{module.version}", release=module.release)
         self._publish(device, "spark/safe-mode-updater/updating", spec_name)
         total = self._record_transfer(sim, "module", [_part(module)], "healer")
