@@ -304,6 +304,8 @@ def test_a_module_whose_dependency_is_missing_is_rejected_but_costs_its_bytes(ma
     system_part = _module_file(emu, "4.2.0", 13, "system-part1")  # needs bootloader 1200; the device has 1101
     assert flash(emu, dev["id"], system_part).status_code == 200
     entry = ledger(emu, dev["id"])
+    statuses = [e.data for e in emu.api.events.history() if e.name == "spark/flash/status"]
+    assert statuses == ["started ", "failed "]
     assert entry["rejected_modules"] == 1 and entry["device_os"] == "4.0.2" and entry["reboots"] == 0
     assert entry["bytes_modules"] == len(system_part)
 

@@ -106,3 +106,42 @@ def test_particle_cli_downloads_device_os_from_the_versions_api(emu: EmulatorSer
         ["node", "-e", script, str(cli), emu.url, TOKEN, "6305x"], env=env, capture_output=True, text=True, timeout=120
     )
     assert missing.returncode == 3 and "Device OS version not found" in missing.stderr
+
+
+def test_particle_subscribe_reads_the_event_stream(tmp_path: Path) -> None:
+    """The real particle-api-js EventStream parses the emulator's SSE: `particle subscribe --device`."""
+    import time
+
+    _require_cli()
+    argon = device(3, 12, "6.1.1")
+    with EmulatorServer(fleet(argon, clock="manual")) as server:
+        server.add_token(TOKEN)
+        data = app_for(12, "6.1.1")
+        app_hash = modules.parse_module(data).sha256_stored
+        proc = subprocess.Popen(
+            [str(PARTICLE), "subscribe", "--device", argon["id"], "--until", app_hash],
+            env=_particle_home(tmp_path, server.url),
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not server.seen(f"/v1/devices/{argon['id']}/events") and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.5)  # the stream is open once its request is in; give it a moment to register
+            server.api.field.deliver(server.state.find_device(argon["id"]), data)
+            server.api.field.settle()
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 0, out + err
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    names = [e["name"] for e in events]
+    assert names[:2] == ["spark/flash/status", "spark/flash/status"] and names[-1] == "spark/device/app-hash"
+    assert [e["data"] for e in events[:2]] == ["started ", "success "]
+    assert all(e["coreid"] == argon["id"] for e in events)
+    assert "Matching event received" in out

@@ -502,8 +502,9 @@ class FieldSimulator:
         total = self._record_transfer(sim, "module", [_part(module)], cause)
 
         def arrived() -> None:
-            self._publish(device, "spark/flash/status", "success ", userid=userid)
+            # the device validates a module when the transfer finishes (comm.ota "Validating firmware update")
             unmet = _unmet(sim.installed, module.dependencies, replacing=(module.function, module.index))
+            self._publish(device, "spark/flash/status", "failed " if unmet else "success ", userid=userid)
             if unmet:
                 sim.ledger.rejected_modules += 1
                 self._note(
