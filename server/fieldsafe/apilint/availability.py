@@ -37,24 +37,51 @@ def effective(api: str, platform_id: int | None) -> Availability | None:
 def _from_index(
     api: str, docs: Availability | None, presence: symindex.Presence, platform_id: int | None
 ) -> Availability | None:
-    real = _real_releases(platform_id)
-    declared = [r for r in presence.releases_on(platform_id) if r in real]
+    rels = symindex.releases()
+    usable = _usable(platform_id)  # (index, release) pairs: built for the platform and shipped for it
+    bits = _bits(presence.mask, platform_id)
+    declared_i = [i for i, _ in usable if bits >> i & 1]
     base = docs or Availability(api=api, kind=_kind(presence), since=DeviceOSVersion(0, 4, 0), source="symbol index")
-    if not declared:
+    if not declared_i:
         ever = presence.platforms_ever()
         if not ever:
             return docs
         rule = _platform_rule(docs, platform_id, ever)
         return replace(base, since=presence.releases_on(None)[0], lines=(), absent_in=frozenset(), removed_from=None,
                        platform_rules=(rule,), first_final=None)  # fmt: skip
-    built = [r for r in symindex.built_on(platform_id) if r in real]
-    have = set(declared)
-    absent = frozenset(r for r in built if declared[0] < r < declared[-1] and r not in have)
-    later = [r for r in built if r > declared[-1]]
-    lines = _release_lines(built, have)
-    return replace(base, since=lines[-1][1] if lines else declared[0], lines=lines, absent_in=absent,
+    lo, hi = declared_i[0], declared_i[-1]
+    have = set(declared_i)
+    absent = frozenset(r for i, r in usable if lo < i < hi and i not in have)
+    later = [r for i, r in usable if i > hi]
+    lines = _release_lines([r for _, r in usable], {rels[i] for i in declared_i})
+    return replace(base, since=lines[-1][1] if lines else rels[lo], lines=lines, absent_in=absent,
                    removed_from=later[0] if later else None, platform_rules=(), first_final=None,
                    evidence=_evidence(presence, base))  # fmt: skip
+
+
+@lru_cache(maxsize=64)
+def _usable(platform_id: int | None) -> tuple[tuple[int, DeviceOSVersion], ...]:
+    real = _real_releases(platform_id)
+    built = set(symindex.built_on(platform_id))
+    return tuple((i, r) for i, r in enumerate(symindex.releases()) if r in real and r in built)
+
+
+def _bits(mask: int, platform_id: int | None) -> int:
+    """Release bits (bit i = declared at release i) for one platform, or for any platform when None."""
+    return _bits_cached(mask, platform_id)
+
+
+@lru_cache(maxsize=8192)
+def _bits_cached(mask: int, platform_id: int | None) -> int:
+    width = len(symindex._index().platforms)
+    p = None if platform_id is None else symindex._platform_bit(platform_id)
+    full = (1 << width) - 1
+    out = 0
+    for i in range(len(symindex.releases())):
+        row = (mask >> (i * width)) & full
+        if (row >> p & 1) if p is not None else row:
+            out |= 1 << i
+    return out
 
 
 def _release_lines(built: list[DeviceOSVersion], have: set[DeviceOSVersion]) -> tuple[tuple[int, DeviceOSVersion], ...]:
@@ -99,18 +126,25 @@ def _evidence(presence: symindex.Presence, base: Availability) -> str:
 
 def _platform_rule(docs: Availability | None, platform_id: int | None, ever: list[str]) -> PlatformRule:
     """The rule that excludes a platform the index never sees the name on; docs wording when it agrees."""
-    if docs is not None and platform_id is not None:
-        rule = docs.platform_problem(platform_id)
-        if rule is not None and rule.kind == "only":
-            return rule
     names = ", ".join(_display(n) for n in ever)
     allowed = frozenset(ever)
 
     def predicate(facts: PlatformFacts) -> bool:
         return facts.name in allowed
 
-    return PlatformRule("only", f"the platforms whose Device OS declares it ({names})",
-                        f"declared only on {', '.join(ever)} (symbol index)", predicate)  # fmt: skip
+    if docs is not None and platform_id is not None:
+        rule = docs.platform_problem(platform_id)
+        if rule is not None and rule.kind == "only":
+            if rule.label == "Wi-Fi devices" and _scan_only_wifi(platform_id):
+                return PlatformRule("not", "scan-only Wi-Fi (HAL_PLATFORM_WIFI_SCAN_ONLY)",
+                                    f"not declared where HAL_PLATFORM_WIFI_SCAN_ONLY is 1; declared on {names}",
+                                    lambda facts: not predicate(facts))  # fmt: skip
+            return rule
+    return PlatformRule("only", names, f"declared only on {', '.join(ever)} (symbol index)", predicate)
+
+
+def _scan_only_wifi(platform_id: int) -> bool:
+    return symindex.platform_macro("HAL_PLATFORM_WIFI_SCAN_ONLY", platform_id, symindex.last_release()) == "1"
 
 
 def _display(name: str) -> str:

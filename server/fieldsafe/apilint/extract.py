@@ -83,7 +83,7 @@ class _KeyTables:
     call_only: frozenset[str]  # plain names that only count when called: functions, function-like macros
     events: frozenset[str]
     anchors: frozenset[str]  # names whose occurrences start a use (objects, classes, plain, overloads)
-    token_re: re.Pattern[str]  # every identifier (``findall`` then intersect with ``wanted``)
+    token_re: re.Pattern[str]  # every identifier (kept when it is in ``wanted``)
     wanted: frozenset[str] = frozenset()  # anchors | events
 
     @classmethod
@@ -428,16 +428,8 @@ def api_tokens(masked: str) -> list[tuple[int, str]]:
     many for an alternation.
     """
     t = _tables()
-    present = t.wanted.intersection(t.token_re.findall(masked))
-    if not present:
-        return []
-    return [(m.start(), m.group(1)) for m in _present_re(frozenset(present)).finditer(masked)]
-
-
-@lru_cache(maxsize=4096)
-def _present_re(words: frozenset[str]) -> re.Pattern[str]:
-    """A whole-word regex for the few anchor names a text contains (found first with one C-level findall)."""
-    return re.compile(r"(?<![\w])(" + _trie_pattern(words) + r")\b")
+    wanted = t.wanted
+    return [(m.start(), w) for m in t.token_re.finditer(masked) if (w := m.group()) in wanted]
 
 
 def _known(key: str) -> bool:
@@ -528,7 +520,7 @@ def chrono_literal_uses(masked: str, uses: Sequence[ApiUse]) -> list[ApiUse]:
     out = []
     for m in _CHRONO_LITERAL_RE.finditer(masked):
         if not any(a < m.start() < b for a, b in spans):
-            out.append(ApiUse(CHRONO_LITERALS, m.start(), m.end()))
+            out.append(ApiUse(CHRONO_LITERALS, m.start(), m.end(), m.group()))  # args: the literal, for the message
     return out
 
 

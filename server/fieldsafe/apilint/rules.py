@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from fieldsafe import apidata, symindex
 from fieldsafe.apidata import Availability
 from fieldsafe.apilint import availability
-from fieldsafe.apilint.extract import ApiUse
+from fieldsafe.apilint.extract import CHRONO_LITERALS, ApiUse
 from fieldsafe.apilint.fixes import _fixes
 from fieldsafe.apilint.preprocess import GuardNote, Preprocessed, _Lines
 from fieldsafe.findings import Finding, Related, Severity, Span
@@ -86,7 +86,7 @@ def _findings_at(
     notes: Sequence[GuardNote], target_reason: str | None, arduino: bool = False,
 ) -> list[Finding]:  # fmt: skip
     """``findings_for_use`` for a use whose offsets are relative to ``base``."""
-    overloaded = bool(apidata.overloads(use.api))
+    overloaded = bool(apidata.overloads(use.api)) or use.api == CHRONO_LITERALS  # messages that quote the call
     key = (use.api, use.args if overloaded else None, use.arg_types if overloaded else (), target, platform_id,
            tuple(notes), target_reason, arduino)  # fmt: skip
     templates = _TEMPLATES.get(key)
@@ -194,7 +194,12 @@ def _version_finding(
     needed = (
         line_start if (line_start is not None and line_start > base and a.lines) else a.since_for_platform(platform_id)
     )
-    msg = f"`{a.api}` needs Device OS {needed}; this project targets {target}{reason}{guard_note}"
+    if a.api == CHRONO_LITERALS:
+        msg = (f"chrono literals such as `{use.args or 'ms'}` need Device OS {needed}, whose headers make "
+               f"std::chrono_literals visible everywhere (or add `using namespace std::chrono_literals;` with "
+               f"<chrono>); this project targets {target}{reason}{guard_note}")  # fmt: skip
+    else:
+        msg = f"`{a.api}` needs Device OS {needed}; this project targets {target}{reason}{guard_note}"
     return Finding("FS201", Severity.ERROR, msg, span, {**facts_base, "since": str(needed)}, fixes, related)
 
 
