@@ -28,7 +28,7 @@ from field_helpers import (
 )
 from fieldsafe import delivery, modules, osmodules
 from fieldsafe.emulator import EmulatorServer
-from fieldsafe.emulator.field import SimClock
+from fieldsafe.emulator.simclock import SimClock
 from fieldsafe.emulator.state import StateError, parse_state
 from fieldsafe.policy import DeviceFacts
 
@@ -616,3 +616,28 @@ def test_planned_updates_module_by_module_reach_the_target_as_planned() -> None:
             assert (entry["bytes_total"], entry["reboots"]) == (plan.total_bytes, plan.reboots)
             assert entry["downtime_seconds"] == pytest.approx(plan.downtime_seconds, abs=0.01)
     assert len(cases) > 20
+
+
+def test_dependency_check_is_by_function_index_and_version() -> None:
+    from fieldsafe.emulator.devicecheck import Installed, unmet
+
+    boot = Installed("bootloader", "bootloader", 0, 1101, (), "4.0.2", 1)
+    part = Installed("system-part1", "system_part", 1, 4006, (("bootloader", 0, 1101),), "4.0.2", 1)
+    have = {("bootloader", 0): boot, ("system_part", 1): part}
+    assert unmet(have, (("system_part", 1, 4006),)) == []
+    assert unmet(have, (("system_part", 1, 4200),)) == [("system_part", 1, 4200)]
+    assert unmet(have, (("system_part", 2, 1),)) == [("system_part", 2, 1)]  # another index never counts
+    assert unmet(have, (("bootloader", 0, 1200),), replacing=("bootloader", 0)) == []  # not its own dependency
+
+
+def test_event_bus_is_bounded_and_closes() -> None:
+    from fieldsafe.emulator.events import EventBus
+
+    bus = EventBus(max_events=3)
+    for n in range(5):
+        bus.publish("x", str(n), coreid="api")
+    assert [e.data for e in bus.history()] == ["2", "3", "4"]
+    assert [e.data for e in bus.wait_after(4, 0.01)] == ["4"]  # seq 5 = the fifth event
+    assert bus.wait_after(5, 0.01) == []
+    bus.close()
+    assert bus.wait_after(0, 5) == []  # closed: returns at once, no event delivered

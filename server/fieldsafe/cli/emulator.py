@@ -75,8 +75,8 @@ def _load(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from fieldsafe.emulator import EmulatorServer, StateError
-    from fieldsafe.emulator.field import SimClock
     from fieldsafe.emulator.fleetgen import FleetSpecError
+    from fieldsafe.emulator.simclock import SimClock
 
     if not 0 <= args.port <= 65535:
         print(f"fieldsafe emulator: --port {args.port} is not a port number (0-65535)", file=sys.stderr)

@@ -17,28 +17,24 @@ is scheduled). Rules and sources: docs/emulator.md "Field simulator".
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import heapq
 import itertools
 import json
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from fieldsafe import modules, platforms
+from fieldsafe.emulator.devicecheck import AppImage, Installed, describe, unmet
 from fieldsafe.emulator.events import EventBus
-from fieldsafe.emulator.state import Device, iso, utcnow
+from fieldsafe.emulator.simclock import SimClock
+from fieldsafe.emulator.state import Device, iso
 from fieldsafe.versions import catalog
 
-DEFAULT_SPEED = 10.0
 FLASHABLE = {"user_part", "system_part", "bootloader", "radio_stack", "ncp_firmware"}
-FUNCTION_CHAR = {"bootloader": "b", "system_part": "s", "user_part": "u", "radio_stack": "a", "ncp_firmware": "c"}
 HISTORY_LIMIT = 200
-# Slot sizes a Boron reports in its safe-mode event (firmware-update-events.md); other platforms: the module size.
-SLOT_SIZES = {(13, "bootloader", 0): 49152, (13, "system_part", 1): 671744, (13, "radio_stack", 0): 192512}
 
 
 class FieldError(Exception):
@@ -51,109 +47,7 @@ class FieldError(Exception):
 
 
 # --------------------------------------------------------------------------------------------------
-# the clock
-
-
-class SimClock:
-    """Simulated seconds since the emulator started, mapped onto a simulated wall clock for timestamps.
-
-    ``speed`` > 0: simulated time runs that many times faster than real time. ``"manual"``: time moves only
-    when :meth:`advance` is called. ``"instant"``: like manual, but the simulator runs every step as soon as
-    it is scheduled (tests read final states right after the request that caused them).
-    """
-
-    def __init__(self, speed: float | str = DEFAULT_SPEED, start: dt.datetime | None = None) -> None:
-        self.start = start or utcnow()
-        self._offset = 0.0
-        self._real0 = time.monotonic()
-        self.mode = "manual"  # time 0 until set_speed picks the real mode
-        self.speed = DEFAULT_SPEED
-        self.set_speed(speed)
-
-    @staticmethod
-    def parse_speed(value: Any) -> float | str:
-        if isinstance(value, str) and value in ("manual", "instant"):
-            return value
-        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-            return float(value)
-        if isinstance(value, str):
-            try:
-                number = float(value)
-            except ValueError:
-                number = 0.0
-            if number > 0:
-                return number
-        raise ValueError(f"clock speed must be a positive number, 'manual' or 'instant', not {value!r}")
-
-    def set_speed(self, speed: float | str) -> None:
-        speed = self.parse_speed(speed)
-        self._offset = self.now()
-        self._real0 = time.monotonic()
-        if isinstance(speed, str):
-            self.mode = speed
-        else:
-            self.mode, self.speed = "speed", speed
-
-    def now(self) -> float:
-        if self.mode != "speed":
-            return self._offset
-        return self._offset + (time.monotonic() - self._real0) * self.speed
-
-    def jump_to(self, t: float) -> None:
-        """Move simulated time forward to ``t`` (never backwards)."""
-        now = self.now()
-        if t > now:
-            self._offset += t - now
-
-    def advance(self, seconds: float) -> None:
-        self.jump_to(self.now() + max(0.0, seconds))
-
-    def real_wait(self, t: float) -> float | None:
-        """Real seconds until simulated time ``t`` (None: only an explicit advance gets there)."""
-        if self.mode == "speed":
-            return max(0.0, (t - self.now()) / self.speed)
-        return 0.0 if self.mode == "instant" else None
-
-    def wall(self, t: float | None = None) -> dt.datetime:
-        return self.start + dt.timedelta(seconds=self.now() if t is None else t)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "mode": self.mode,
-            "speed": self.speed if self.mode == "speed" else None,
-            "now_seconds": round(self.now(), 3),
-            "now": iso(self.wall()),
-        }
-
-
-# --------------------------------------------------------------------------------------------------
 # what a device carries
-
-
-@dataclass(frozen=True)
-class Installed:
-    """One Device OS module in a device's flash."""
-
-    name: str
-    function: str
-    index: int
-    version: int
-    dependencies: tuple[tuple[str, int, int], ...]
-    release: str | None
-    size: int
-
-
-@dataclass(frozen=True)
-class AppImage:
-    """The user part a device holds (what the real device reports as ``u`` and the cloud as app hash)."""
-
-    sha: str
-    size: int
-    index: int
-    version: int
-    dependencies: tuple[tuple[str, int, int], ...]
-    product_id: int | None
-    product_version: int | None
 
 
 @dataclass
@@ -503,12 +397,12 @@ class FieldSimulator:
 
         def arrived() -> None:
             # the device validates a module when the transfer finishes (comm.ota "Validating firmware update")
-            unmet = _unmet(sim.installed, module.dependencies, replacing=(module.function, module.index))
-            self._publish(device, "spark/flash/status", "failed " if unmet else "success ", userid=userid)
-            if unmet:
+            rejected = unmet(sim.installed, module.dependencies, replacing=(module.function, module.index))
+            self._publish(device, "spark/flash/status", "failed " if rejected else "success ", userid=userid)
+            if rejected:
                 sim.ledger.rejected_modules += 1
                 self._note(
-                    sim, f"{module.name} v{module.version} rejected by the device: dependency not met", unmet=unmet
+                    sim, f"{module.name} v{module.version} rejected by the device: dependency not met", unmet=rejected
                 )
                 return
             sim.pending = [module]
@@ -540,17 +434,21 @@ class FieldSimulator:
         self._refresh_reported_os(device, sim)
         device.online = True
         device.last_heard = self.clock.wall(self._t())
-        unmet = self._app_unmet(sim)
-        if not unmet:
+        missing = self._app_unmet(sim)
+        if not missing:
             self._run_app(device, sim)
             return
         first_entry = device.status != "safe_mode"
         device.status = "safe_mode"
         if first_entry:
             sim.ledger.safe_mode_entries += 1
-        self._note(sim, "booted into Safe Mode", unmet=unmet)
+        self._note(sim, "booted into Safe Mode", unmet=missing)
         self._publish(device, "spark/status", "online")
-        self._publish(device, "spark/status/safe-mode", json.dumps(self._describe(device, sim), separators=(",", ":")))
+        self._publish(
+            device,
+            "spark/status/safe-mode",
+            json.dumps(describe(device, sim.installed, sim.app), separators=(",", ":")),
+        )
         self._heal_round(device, sim)
 
     def _run_app(self, device: Device, sim: DeviceSim) -> None:
@@ -597,16 +495,13 @@ class FieldSimulator:
         """The lowest release whose system part meets the unmet system dependency; None = nothing unmet, "" = none."""
         if not sim.os_known:
             return None
-        unmet = _unmet(sim.installed, deps)
-        if not unmet:
+        missing = unmet(sim.installed, deps)
+        if not missing:
             return None
-        wanted = (
-            max(v for function, _, v in unmet if function == "system_part")
-            if any(f == "system_part" for f, _, _ in unmet)
-            else None
-        )
-        if wanted is None:
+        system = [v for function, _, v in missing if function == "system_part"]
+        if not system:
             return ""
+        wanted = max(system)
         row = catalog().min_release_for_dependency(wanted, device.platform_id)
         if row is None:  # no release of this platform has it (e.g. past the Gen 2 cap): the table says why
             rows = [r for r in catalog().releases(include_prereleases=False) if r.module_version >= wanted]
@@ -616,7 +511,7 @@ class FieldSimulator:
     def _app_unmet(self, sim: DeviceSim) -> list[tuple[str, int, int]]:
         if sim.app is None or not sim.os_known:
             return []
-        return _unmet(sim.installed, sim.app.dependencies)
+        return unmet(sim.installed, sim.app.dependencies)
 
     def _modules_needed(
         self, device: Device, sim: DeviceSim, deps: tuple[tuple[str, int, int], ...], release: str | None
@@ -638,7 +533,7 @@ class FieldSimulator:
         out = [
             Installed(s.name, s.function, s.index, s.version, tuple(s.dependencies), release, s.bytes) for s in missing
         ]
-        if _unmet({**sim.installed, **{(m.function, m.index): m for m in out}}, deps):
+        if unmet({**sim.installed, **{(m.function, m.index): m for m in out}}, deps):
             return []  # even the whole release would not meet the app's dependency
         return out
 
@@ -660,7 +555,7 @@ class FieldSimulator:
             if (m.function, m.index, m.version) not in sim.healer_sent
         ]
         module = next(
-            (m for m in needed if not _unmet(sim.installed, m.dependencies, replacing=(m.function, m.index))), None
+            (m for m in needed if not unmet(sim.installed, m.dependencies, replacing=(m.function, m.index))), None
         )
         if module is None:
             self._note(sim, "stuck in Safe Mode (no missing module can be applied)", needed=[m.name for m in needed])
@@ -697,25 +592,6 @@ class FieldSimulator:
         rows = catalog().releases_for_module(part.version, device.platform_id)
         if rows:
             device.system_firmware_version = str(rows[0].version)
-
-    def _describe(self, device: Device, sim: DeviceSim) -> dict[str, Any]:
-        """The ``spark/status/safe-mode`` payload: ``{p, [imei, iccid], m: [...]}`` (particle-domain.md §9.2)."""
-        body: dict[str, Any] = {"p": device.platform_id}
-        if device.cellular:
-            body.update({"imei": device.imei or "", "iccid": device.iccid or ""})
-        mods: list[dict[str, Any]] = []
-        for item in sorted(sim.installed.values(), key=lambda m: (FUNCTION_CHAR.get(m.function, "_"), m.index)):
-            deps = [{"f": FUNCTION_CHAR.get(f, "_"), "n": str(i), "v": v} for f, i, v in item.dependencies]
-            ok = not _unmet(sim.installed, item.dependencies)
-            mods.append(_describe_module(device, item.function, item.index, item.version, item.size, deps, ok))
-        if sim.app is not None:
-            deps = [{"f": FUNCTION_CHAR.get(f, "_"), "n": str(i), "v": v} for f, i, v in sim.app.dependencies]
-            entry = _describe_module(device, "user_part", sim.app.index, sim.app.version, sim.app.size, deps,
-                                     not self._app_unmet(sim))  # fmt: skip
-            entry["u"] = sim.app.sha
-            mods.append(entry)
-        body["m"] = mods
-        return body
 
     def ledger_json(self, device: Device) -> dict[str, Any]:
         sim = self.sim(device)
@@ -785,25 +661,6 @@ class _Decision:
     target: str | None
 
 
-def _unmet(
-    installed: dict[tuple[str, int], Installed],
-    deps: tuple[tuple[str, int, int], ...],
-    replacing: tuple[str, int] | None = None,
-) -> list[tuple[str, int, int]]:
-    """Dependencies not met: same function and index installed with version >= (device-os validate_module_dependencies).
-
-    ``replacing`` is the slot the checked module itself goes into (a module never satisfies its own dependency).
-    """
-    out = []
-    for function, index, version in deps:
-        if function == "none" or (replacing is not None and (function, index) == replacing):
-            continue
-        have = installed.get((function, index))
-        if have is None or have.version < version:
-            out.append((function, index, version))
-    return out
-
-
 def _part(module: Installed) -> dict[str, Any]:
     return {
         "name": module.name,
@@ -819,22 +676,6 @@ def _module_name(platform: platforms.Platform | None, info: modules.ModuleInfo) 
     if info.function_name == "system_part" and platform is not None:
         return platform.system_part_file(info.module_index).removeprefix(platform.name + "-")
     return {"radio_stack": "softdevice", "ncp_firmware": "ncp"}.get(info.function_name, info.function_name)
-
-
-def _describe_module(
-    device: Device, function: str, index: int, version: int, size: int, deps: list[dict[str, Any]], ok: bool
-) -> dict[str, Any]:
-    slot = SLOT_SIZES.get((device.platform_id, function, index), size)
-    return {
-        "s": slot,
-        "l": "m",
-        "vc": 30,
-        "vv": 30 if ok else 26,
-        "f": FUNCTION_CHAR.get(function, "_"),
-        "n": str(index),
-        "v": version,
-        "d": deps,
-    }
 
 
 def user_id(username: str) -> str:

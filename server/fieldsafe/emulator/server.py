@@ -43,9 +43,10 @@ from fieldsafe.emulator.api import (  # re-exported: tests and older callers imp
 )
 from fieldsafe.emulator.events import EventBus
 from fieldsafe.emulator.faults import FaultError, FaultRule, Faults, make_rule
-from fieldsafe.emulator.field import DEFAULT_SPEED, FieldSimulator, SimClock
+from fieldsafe.emulator.field import FieldSimulator
 from fieldsafe.emulator.listing import ListingIndex
 from fieldsafe.emulator.ratelimit import RateLimiter
+from fieldsafe.emulator.simclock import DEFAULT_SPEED, SimClock
 from fieldsafe.emulator.state import (
     Device,
     EmulatorState,

@@ -705,7 +705,7 @@ def _field_clock(r: _Reader, data: Any) -> float | str | None:
     value = data.get("clock")
     if value is None:
         return None
-    from fieldsafe.emulator.field import SimClock
+    from fieldsafe.emulator.simclock import SimClock
 
     try:
         return SimClock.parse_speed(value)
