@@ -65,7 +65,8 @@ def lint_source(
         if hit is not None:
             _CACHE.move_to_end(key)
             return list(hit)
-    macros = None if project_names is None else project_names | _scan(text).defines
+    own = _scan(text).defines
+    macros = None if project_names is None else (project_names if own <= project_names else project_names | own)
     result = tuple(_lint(text, path, target, platform_id, target_reason, project_names or frozenset(), engine, macros))
     with _LRU_LOCK:
         _CACHE[key] = result

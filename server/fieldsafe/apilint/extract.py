@@ -511,6 +511,9 @@ def chrono_literal_uses(masked: str, uses: Sequence[ApiUse]) -> list[ApiUse]:
     chrono overload row are left to that row (FS204 names the form); the caller drops them all when
     the file has its own using-directive.
     """
+    literals = list(_CHRONO_LITERAL_RE.finditer(masked))
+    if not literals:
+        return []
     spans = []
     for u in uses:
         if u.args is not None and any("chrono" in ov.note for ov in apidata.overloads(u.api)):
@@ -518,7 +521,7 @@ def chrono_literal_uses(masked: str, uses: Sequence[ApiUse]) -> list[ApiUse]:
             if open_at >= 0:
                 spans.append((open_at, _match_paren(masked, open_at)))
     out = []
-    for m in _CHRONO_LITERAL_RE.finditer(masked):
+    for m in literals:
         if not any(a < m.start() < b for a, b in spans):
             out.append(ApiUse(CHRONO_LITERALS, m.start(), m.end(), m.group()))  # args: the literal, for the message
     return out

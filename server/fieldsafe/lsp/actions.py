@@ -219,7 +219,7 @@ def guard_and_retarget_action(
             for e in edits
         ]  # fmt: skip
     n = len(breaking)
-    title = f"Guard {n} use{'s' if n != 1 else ''} that need a newer release and retarget to {release}"
+    title = f"Guard {n} use{'s that need' if n != 1 else ' that needs'} a newer release and retarget to {release}"
     return types.CodeAction(title=title, kind=types.CodeActionKind.QuickFix, diagnostics=[diag],
                             edit=types.WorkspaceEdit(changes=changes))  # fmt: skip
 
