@@ -641,3 +641,13 @@ def test_event_bus_is_bounded_and_closes() -> None:
     assert bus.wait_after(5, 0.01) == []
     bus.close()
     assert bus.wait_after(0, 5) == []  # closed: returns at once, no event delivered
+
+
+def test_reset_mid_update_finishes_it_first(make) -> None:
+    dev = device(46, 13, "4.0.2", product_id=PRODUCT)
+    emu = make(dev, clock="manual")
+    flash(emu, dev["id"], app_for(13, "4.2.0"))
+    admin(emu, "/__emulator/clock", {"advance": 1})
+    admin(emu, "/__emulator/field/reset", {})
+    entry = ledger(emu, dev["id"])
+    assert entry["online"] and entry["running_app"] and entry["device_os"] == "4.2.0" and entry["bytes_total"] == 0

@@ -30,7 +30,7 @@ from fieldsafe import modules, platforms
 from fieldsafe.emulator.devicecheck import AppImage, Installed, describe, unmet
 from fieldsafe.emulator.events import EventBus
 from fieldsafe.emulator.simclock import SimClock
-from fieldsafe.emulator.state import Device, iso
+from fieldsafe.emulator.state import Device, iso, utcnow
 from fieldsafe.versions import catalog
 
 FLASHABLE = {"user_part", "system_part", "bootloader", "radio_stack", "ncp_firmware"}
@@ -433,7 +433,7 @@ class FieldSimulator:
         sim.pending = []
         self._refresh_reported_os(device, sim)
         device.online = True
-        device.last_heard = self.clock.wall(self._t())
+        device.last_heard = utcnow()  # real time, like every other device timestamp (ages stay meaningful)
         missing = self._app_unmet(sim)
         if not missing:
             self._run_app(device, sim)
@@ -640,8 +640,9 @@ class FieldSimulator:
             return {"clock": self.clock.to_json(), "pending_steps": pending, "devices": devices}
 
     def reset(self) -> None:
-        """Forget every ledger and pending step (devices keep their current Device OS, app and status)."""
+        """Finish what is under way (settle), then zero every ledger; devices keep their Device OS, app, status."""
         with self._wake:
+            self._run_due(until=float("inf"))
             self._steps.clear()
             for sim in self.sims.values():
                 sim.generation += 1
