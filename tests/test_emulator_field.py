@@ -651,3 +651,13 @@ def test_reset_mid_update_finishes_it_first(make) -> None:
     admin(emu, "/__emulator/field/reset", {})
     entry = ledger(emu, dev["id"])
     assert entry["online"] and entry["running_app"] and entry["device_os"] == "4.2.0" and entry["bytes_total"] == 0
+
+
+def test_docs_list_every_policy_row_the_simulator_acts_out() -> None:
+    from pathlib import Path
+
+    from fieldsafe.policy import POLICY_TABLE
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "emulator.md").read_text()
+    section = text[text.index("## Field simulator") :]
+    assert all(f"| `{row.rule}` |" in section for row in POLICY_TABLE)
