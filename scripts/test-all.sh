@@ -9,11 +9,11 @@ REPO=$(pwd)
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 step() { printf '\n=== %s (%ss)\n' "$1" "$SECONDS"; }
 
-step "apt packages (g++, neovim, emacs + eglot, chromium, code-server build deps)"
+step "apt packages (g++, the ARM cross compiler for the emulator, neovim, emacs + eglot, chromium, code-server build deps)"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
-  g++ make git neovim emacs-nox elpa-eglot chromium ripgrep libkrb5-dev libxkbfile-dev libsecret-1-dev ca-certificates >/dev/null
+  g++ gcc-arm-none-eabi libstdc++-arm-none-eabi-dev libnewlib-arm-none-eabi make git neovim emacs-nox elpa-eglot chromium ripgrep libkrb5-dev libxkbfile-dev libsecret-1-dev ca-certificates >/dev/null
 
 step "python package + test tools"
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"

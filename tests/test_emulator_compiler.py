@@ -161,11 +161,11 @@ def test_non_utf8_bytes_in_a_source_are_a_compile_error_not_a_crash(cache) -> No
 
 
 def test_headers_define_version_and_platform_macros(cache) -> None:
-    text = generate_headers("1.2.1", 6)["Particle.h"]
+    text = generate_headers("1.2.1", 6)["fs_particle.h"]
     assert "#define SYSTEM_VERSION SYSTEM_VERSION_v121" in text
     assert "#define SYSTEM_VERSION_v121 SYSTEM_VERSION_DEFAULT(1, 2, 1)" in text
     assert "#define PLATFORM_ID 6" in text and "#define PLATFORM_BORON 13" in text
-    old = generate_headers("0.5.3", 10)["Particle.h"]
+    old = generate_headers("0.5.3", 10)["fs_particle.h"]
     assert "#define SYSTEM_VERSION SYSTEM_VERSION_v053" in old and "SYSTEM_VERSION_DEFAULT" not in old
     assert "SYSTEM_VERSION_v121" not in old
     d = header_dir("1.2.1", 6, cache)

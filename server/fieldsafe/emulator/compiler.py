@@ -1,9 +1,16 @@
 """The emulator's honest compiler: per-release syntax and API-availability checking with host g++.
 
 What it does: writes the uploaded sources to a temporary directory (rejecting absolute and ``..``
-paths), preprocesses ``.ino`` files like the cloud (include, prototypes, ``#line``), and runs the
-host ``g++ -fsyntax-only -std=gnu++17`` on every ``.cpp``/``.ino``/``.c`` against *stub* Device OS
-headers generated for the requested release and platform (:mod:`fieldsafe.emulator.headers`). The
+paths), preprocesses ``.ino`` files like the cloud (include, prototypes, ``#line``), and runs
+``g++ -fsyntax-only -std=gnu++17`` on every ``.cpp``/``.ino``/``.c`` against *stub* Device OS
+headers generated for the requested release and platform from the Device OS symbol index
+(:mod:`fieldsafe.emulator.headers`). The compiler is the Debian ARM cross compiler
+``arm-none-eabi-g++`` with the platform's ``-mcpu``/float ABI, ``-fno-exceptions -fno-rtti
+-fshort-enums`` and newlib, i.e. the device's 32-bit ABI (``size_t`` and ``long`` are 32-bit,
+``int32_t`` is ``long``, ``char`` is unsigned), when it is installed; otherwise the host ``g++``
+(``-m32`` when multilib works), which the log says. When gcc reports a name the release does not
+declare, the log adds a ``note:`` saying which release (or platform) has it
+(:func:`fieldsafe.symbols.explain_missing`). The
 log it returns has the cloud's shape (library lines, ``make -C ../modules/<platform>/user-part
 all``, the compiler command lines with ``-DMODULE_DEPENDENCY=4,<index>,<version>``, then gcc's
 diagnostics verbatim, paths project-relative), so :func:`fieldsafe.gccout.parse_build_log` reads
@@ -20,23 +27,34 @@ see ``docs/emulator-compiler.md``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import re
 import shlex
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from fieldsafe import platforms
-from fieldsafe.emulator.headers import header_dir
+from fieldsafe import platforms, symbols
+from fieldsafe.emulator.headers import BUILD_FLAGS_FILE, header_dir, include_name
 from fieldsafe.emulator.ino import preprocess_ino
 from fieldsafe.modules import Dependency, build_user_module
 from fieldsafe.versions import DeviceOSVersion, catalog
 
 __all__ = ["COMPILER", "CompileResult", "UnsafePathError", "compile_sources", "size_info_text"]
 
-COMPILER = os.environ.get("FIELDSAFE_EMULATOR_CXX", "g++")
+ARM_COMPILER = "arm-none-eabi-g++"
+COMPILER = os.environ.get("FIELDSAFE_EMULATOR_CXX") or (ARM_COMPILER if shutil.which(ARM_COMPILER) else "g++")
+# The application build's CPU flags per MCU family (Device OS build/arm/*.mk)
+_ARM_FLAGS = {
+    "stm32f2xx": ["-mcpu=cortex-m3", "-mthumb"],
+    "nrf52840": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+    "rtl872x": ["-mcpu=cortex-m33", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"],
+}
+_DEVICE_FLAGS = ["-fno-exceptions", "-fno-rtti", "-fshort-enums"]
 SOURCE_SUFFIXES = (".cpp", ".cc", ".cxx", ".c", ".ino")
 DEFAULT_TIMEOUT = 60.0
 _SYSTEM_PART = 4
@@ -174,7 +192,8 @@ def compile_sources(
     for lib in _library_names(names):
         log.append(f"Library {lib} found in lib/{lib} (uploaded with the project)")
     log.append(f"make -C ../modules/{platform.name}/user-part all")
-    log.append(f"fieldsafe emulator: host {COMPILER} syntax and Device OS {version} API check, not an ARM build")
+    target_flags, abi_note = _target_flags(platform.mcu)
+    log.append(f"fieldsafe emulator: {COMPILER} syntax and Device OS {version} API check ({abi_note}), not a build")
     ok = True
     with tempfile.TemporaryDirectory(prefix="fieldsafe-compile-") as tmp:
         root = Path(tmp)
@@ -191,22 +210,26 @@ def compile_sources(
             f"-DMODULE_FUNCTION=5 -DMODULE_INDEX={user_index}",
             "-DUSER_PART_MODULE=1",
         ]
-        flags = ["-fsyntax-only", "-fdiagnostics-color=never", "-fmessage-length=0", "-Wno-pragmas"]
+        flags = ["-fsyntax-only", "-fdiagnostics-color=never", "-fmessage-length=0", "-Wno-pragmas", *target_flags]
         for name in [n for n in names if _is_source(n)]:
-            cpp_name = _prepare_source(root, name, clean[name], names)
+            cpp_name = _prepare_source(root, name, clean[name], names, include_name(version))
             lang = ["-x", "c", "-std=gnu11"] if name.endswith(".c") else ["-x", "c++", "-std=gnu++17"]
             cmd = [
                 COMPILER,
                 *lang,
                 *flags,
                 *" ".join(defines).split(),
-                f"-I{stubs}",
+                "-include",
+                str(stubs / BUILD_FLAGS_FILE),
                 *(f"-I{d}" for d in includes),
+                f"-I{stubs}",
                 cpp_name,
             ]
             log.append(f"Building {'c' if name.endswith('.c') else 'cpp'} file: {cpp_name}")
             log.append(shlex.join(cmd))
             status, output = _run(cmd, root, timeout)
+            if status != 0 and output:
+                output = explain_missing_names(output, version, platform.name)
             if output:
                 log.append(output.rstrip("\n"))
             if status != 0:
@@ -227,7 +250,63 @@ def _object_name(cpp: str) -> str:
     return cpp.rsplit(".", 1)[0] + ".o"
 
 
-def _prepare_source(root: Path, name: str, data: bytes, names: list[str]) -> str:
+def _target_flags(mcu: str) -> tuple[list[str], str]:
+    """CPU/ABI flags for the compiler in use, and how the log describes the ABI."""
+    if "arm-none-eabi" in Path(COMPILER).name:
+        return [*_ARM_FLAGS.get(mcu, _ARM_FLAGS["nrf52840"]), *_DEVICE_FLAGS], f"ARM {mcu} 32-bit ABI"
+    if _host_m32_works(COMPILER):
+        return ["-m32", *_DEVICE_FLAGS], "host -m32: 32-bit sizes, not the ARM ABI"
+    return list(_DEVICE_FLAGS), "host 64-bit ABI: install gcc-arm-none-eabi for the device ABI"
+
+
+@functools.cache
+def _host_m32_works(compiler: str) -> bool:
+    try:
+        proc = subprocess.run([compiler, "-m32", "-x", "c++", "-fsyntax-only", "-"], input="#include <cstdio>\n",
+                              capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0
+
+
+_MISSING_PATTERNS = (
+    re.compile(r"error: '(?P<name>\w+)' was not declared in this scope"),
+    re.compile(r"error: '(?P<name>\w+)' does not name a type"),
+    re.compile(r"error: '(?P<name>\w+)' has not been declared"),
+    re.compile(r"error: '(?P<name>\w+)' is not a member of '(?P<scope>[\w:]+)'"),
+    re.compile(r"error: '(?:class|struct|union) (?P<scope>[\w:]+)' has no member named '(?P<name>\w+)'"),
+    re.compile(r"error: '(?P<name>\w+)' is not a type"),
+)
+_DIAG_PREFIX = re.compile(r"^(?P<where>[^:\n]+:\d+:\d+): ")
+
+
+def explain_missing_names(output: str, version: DeviceOSVersion, platform_name: str) -> str:
+    """Add a ``note:`` after each gcc error about a name the release lacks, saying which release has it.
+
+    gcc only knows the stub headers, so it says "was not declared" or "did you mean ..."; the API
+    check knows *why* (added in 1.2.1, removed after 3.3.1, not on this platform). The wording comes
+    from :func:`fieldsafe.symbols.explain_missing`; the note uses gcc's own format, so
+    :func:`fieldsafe.gccout.parse_build_log` attaches it to the error as related information.
+    """
+    out: list[str] = []
+    for line in output.splitlines():
+        out.append(line)
+        where = _DIAG_PREFIX.match(line)
+        if not where or ": error: " not in line:
+            continue
+        for pattern in _MISSING_PATTERNS:
+            m = pattern.search(line)
+            if not m:
+                continue
+            scope = m.groupdict().get("scope")
+            text = symbols.explain_missing(m["name"], version, platform_name, scope)
+            if text:
+                out.append(f"{where['where']}: note: fieldsafe: {text}")
+            break
+    return "\n".join(out) + ("\n" if output.endswith("\n") else "")
+
+
+def _prepare_source(root: Path, name: str, data: bytes, names: list[str], include: str = "Particle.h") -> str:
     """Write the file to compile and return its project-relative name (``.ino`` -> generated ``.cpp``)."""
     if not name.endswith(".ino"):
         return name
@@ -235,7 +314,7 @@ def _prepare_source(root: Path, name: str, data: bytes, names: list[str]) -> str
     if cpp in names:
         cpp = name + ".cpp"
     text = data.decode("utf-8", errors="replace")
-    (root / cpp).write_text(preprocess_ino(text, name), encoding="utf-8")
+    (root / cpp).write_text(preprocess_ino(text, name, include), encoding="utf-8")
     return cpp
 
 
@@ -249,7 +328,10 @@ def _run(cmd: list[str], cwd: Path, timeout: float) -> tuple[int, str]:
     except subprocess.TimeoutExpired:
         return 124, f"Compiler timed out after {timeout:.0f} s"
     except FileNotFoundError:
-        return 127, f"error: the emulator needs a host C++ compiler ({cmd[0]}) on PATH"
+        return 127, (
+            f"error: the emulator needs a host C++ compiler ({cmd[0]}) on PATH: install gcc-arm-none-eabi "
+            "(the device ABI) or g++, or set FIELDSAFE_EMULATOR_CXX"
+        )
     return proc.returncode, proc.stdout + proc.stderr
 
 

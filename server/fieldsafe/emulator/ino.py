@@ -136,23 +136,30 @@ def _local_types(blank: str) -> set[str]:
 
 
 def _insertion_line(source: str, first_definition: int) -> int:
-    """0-based line after the last ``#include`` above the first function definition (0 when none)."""
+    """0-based line after the last ``#include``/``#define``/``#endif`` above the first function definition.
+
+    Below the includes, and below macros the sketch defines before its first function, so a
+    prototype such as ``ISR_ATTR void onPulse();`` sees ``ISR_ATTR`` (0 when there is none).
+    """
     lines = source.splitlines()
     last = -1
     for index, text in enumerate(lines[:first_definition]):
-        if re.match(r"\s*#\s*include\b", text):
+        if re.match(r"\s*#\s*(include|define|undef|endif|pragma)\b", text):
             last = index
     return last + 1
 
 
-def preprocess_ino(source: str, path: str) -> str:
-    """The ``.cpp`` text for sketch ``path`` (project-relative): include, prototypes and ``#line`` directives."""
+def preprocess_ino(source: str, path: str, include: str = "Particle.h") -> str:
+    """The ``.cpp`` text for sketch ``path`` (project-relative): include, prototypes and ``#line`` directives.
+
+    ``include`` is the header the cloud adds (``application.h`` for releases before ``Particle.h`` existed).
+    """
     protos, first = find_prototypes(source)
     lines = source.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
     quoted = path.replace("\\", "/").replace('"', '\\"')
-    head = [] if _INCLUDE_PARTICLE.search(source) else ['#include "Particle.h"\n']
+    head = [] if _INCLUDE_PARTICLE.search(source) else [f'#include "{include}"\n']
     if first is None or not protos:
         return "".join([*head, f'#line 1 "{quoted}"\n', *lines])
     at = _insertion_line(source, first)
