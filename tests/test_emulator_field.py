@@ -661,3 +661,15 @@ def test_docs_list_every_policy_row_the_simulator_acts_out() -> None:
     text = (Path(__file__).resolve().parent.parent / "docs" / "emulator.md").read_text()
     section = text[text.index("## Field simulator") :]
     assert all(f"| `{row.rule}` |" in section for row in POLICY_TABLE)
+
+
+def test_a_device_the_state_file_puts_in_safe_mode_runs_again_after_a_fitting_app(make) -> None:
+    dev = device(47, 12, "6.1.1", status="safe_mode")
+    emu = make(dev, clock="manual")
+    admin(emu, "/__emulator/clock", {"advance": 100})
+    entry = ledger(emu, dev["id"])
+    assert not entry["running_app"] and entry["downtime_seconds"] == pytest.approx(100, abs=0.01)
+    flash(emu, dev["id"], app_for(12, "6.1.1"))
+    settle(emu)
+    entry = ledger(emu, dev["id"])
+    assert entry["running_app"] and entry["status"] == "normal" and entry["safe_mode_entries"] == 0

@@ -230,6 +230,9 @@ class FieldSimulator:
         if sim is None:
             installed, known = _initial_modules(device)
             sim = DeviceSim(device.id, installed, None, known)
+            if device.status == "safe_mode":  # the state file says so: its app is not running (since t = 0)
+                sim.running_app = False
+                sim.ledger.down_since = 0.0
             self.sims[device.id] = sim
         return sim
 
