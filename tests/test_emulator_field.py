@@ -673,3 +673,19 @@ def test_a_device_the_state_file_puts_in_safe_mode_runs_again_after_a_fitting_ap
     settle(emu)
     entry = ledger(emu, dev["id"])
     assert entry["running_app"] and entry["status"] == "normal" and entry["safe_mode_entries"] == 0
+
+
+def test_a_zip_bundle_flashes_its_app(make) -> None:
+    import io
+    import zipfile
+
+    dev = device(48, 12, "6.1.1")
+    emu = make(dev)
+    app = app_for(12, "6.1.1")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        bundle.writestr("app.bin", app)
+        bundle.writestr("assets/sound.wav", b"RIFF....")
+    assert flash(emu, dev["id"], buffer.getvalue()).status_code == 200
+    assert ledger(emu, dev["id"])["app_hash"] == modules.parse_module(app).sha256_stored
+    assert flash(emu, dev["id"], b"PK\x03\x04broken").status_code == 400

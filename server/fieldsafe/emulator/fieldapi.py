@@ -77,8 +77,9 @@ class FieldApi:
                 "invalid_request",
                 "the emulator flashes compiled binaries only: compile first (POST /v1/binaries) and send one .bin",
             )
+        binary = _from_bundle(binaries[0][1], binaries[0][2])
         try:
-            self.emu.field.deliver(device, binaries[0][2], cause="flash", userid=user_id(self.emu.state.username))
+            self.emu.field.deliver(device, binary, cause="flash", userid=user_id(self.emu.state.username))
         except FieldError as exc:
             raise ApiError(exc.status, exc.body) from None
         return json_reply({"id": device.id, "status": "Update started"})
@@ -246,6 +247,27 @@ def _clock_post(emu: Emulator, body: bytes) -> Reply:
     except ValueError as exc:
         return json_reply({"ok": False, "error": "invalid_clock", "error_description": str(exc)}, 400)
     return json_reply({"ok": True, "clock": emu.field.clock.to_json(), "settled_seconds": settled})
+
+
+def _from_bundle(filename: str, data: bytes) -> bytes:
+    """A zip bundle (``particle flash dev bundle.zip``: app + assets) flashes its app; assets are not simulated."""
+    import io
+    import zipfile
+
+    from fieldsafe.emulator.server import api_error
+
+    if not data.startswith(b"PK\x03\x04"):
+        return data
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as bundle:
+            bins = [n for n in bundle.namelist() if n.lower().endswith(".bin") and "/" not in n.strip("/")]
+            if len(bins) != 1:
+                raise api_error(
+                    400, "invalid_request", f"{filename}: a bundle holds exactly one .bin at its top, found {bins}"
+                )
+            return bundle.read(bins[0])
+    except zipfile.BadZipFile:
+        raise api_error(400, "invalid_request", f"{filename} is not a valid zip bundle") from None
 
 
 def _unquote(prefix: str | None) -> str | None:
