@@ -98,3 +98,20 @@ def test_arduino_h_adds_compatibility_names() -> None:
     text = '#include "Arduino.h"\nSPISettings s;\n'
     assert lint(text, "1.4.4", "argon") == []
     assert apis(lint("SPISettings s;\n", "1.4.4", "argon")) == [("FS201", "SPISettings")]
+
+
+def test_platform_error_offers_the_platform_macro_guard() -> None:
+    for text, target, platform, macro in [
+        ("void f() { Tether.on(); }\n", "6.2.0", "msom", "HAL_PLATFORM_PPP_SERVER"),
+        (
+            'void f() { WiFi.setCredentials("a"); }\n',
+            "3.0.0",
+            "tracker",
+            "HAL_PLATFORM_WIFI && !HAL_PLATFORM_WIFI_SCAN_ONLY",
+        ),
+        ("void f() { BLE.on(); }\n", "3.3.1", "photon", "Wiring_BLE"),
+    ]:
+        [f] = lint(text, target, platform)
+        assert f.code == "FS203" and [x.params["condition"] for x in f.fixes if x.kind == "guard"] == [macro]
+        guarded = apilint.apply_guard_edit(text, apilint.guard_edit(text, 1, f.fixes[0], f.span.column))
+        assert lint(guarded, target, platform) == []  # the guard it offers is one the check understands

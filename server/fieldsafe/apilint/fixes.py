@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import cache, lru_cache
 from typing import NamedTuple
 
 from fieldsafe import apidata
@@ -230,3 +231,54 @@ def _match_brace(masked: str, open_index: int) -> int:
             if depth == 0:
                 return i
     return len(masked) - 1
+
+
+@lru_cache(maxsize=4096)
+def platform_guard(api: str, target: DeviceOSVersion) -> str | None:
+    """A platform macro that is true exactly on the platforms whose ``target`` build declares ``api``
+    (``Wiring_BLE``, ``HAL_PLATFORM_PPP_SERVER``, ``Wiring_Cellular``...), for an FS203 guard fix.
+
+    Searched in the platform-macro table at the target (6.2.0 for later releases): ``Wiring_*`` first,
+    then ``HAL_PLATFORM_*``; None when no single macro separates them.
+    """
+    from fieldsafe import platforms, symindex
+
+    presence = symindex.key_presence(api)
+    release = min(target.base, symindex.last_release())
+    if presence is None or symindex.release_index(release) is None:
+        return None
+    have = set(presence.platforms_at(release))
+    pids = {}
+    for name in symindex._index().platforms:
+        p = platforms.find(name)
+        if p is not None and symindex.covers(release, p.id):
+            pids[name] = p.id
+    if not have or have == set(pids):
+        return None
+    from fieldsafe.apilint.preprocess import evaluate_condition
+
+    for cond in _guard_conditions():
+        true_on = set()
+        for n, pid in pids.items():
+            try:
+                value = evaluate_condition(cond, release, pid)
+            except Exception:
+                value = None
+            if value is None:
+                break
+            if value:
+                true_on.add(n)
+        else:
+            if true_on == have:
+                return cond
+    return None
+
+
+@cache
+def _guard_conditions() -> tuple[str, ...]:
+    """Candidate guards, most readable first: ``Wiring_*``, the documented full-Wi-Fi test, ``HAL_PLATFORM_*``."""
+    from fieldsafe import symindex
+
+    names = sorted(symindex._macros())
+    return tuple([n for n in names if n.startswith("Wiring_")] + ["HAL_PLATFORM_WIFI && !HAL_PLATFORM_WIFI_SCAN_ONLY"]
+                 + [n for n in names if n.startswith("HAL_PLATFORM_")])  # fmt: skip

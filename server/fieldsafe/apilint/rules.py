@@ -9,9 +9,9 @@ from fieldsafe import apidata, symindex
 from fieldsafe.apidata import Availability
 from fieldsafe.apilint import availability
 from fieldsafe.apilint.extract import CHRONO_LITERALS, ApiUse
-from fieldsafe.apilint.fixes import _fixes
+from fieldsafe.apilint.fixes import _fixes, platform_guard
 from fieldsafe.apilint.preprocess import GuardNote, Preprocessed, _Lines
-from fieldsafe.findings import Finding, Related, Severity, Span
+from fieldsafe.findings import Finding, Fix, Related, Severity, Span
 from fieldsafe.versions import DeviceOSVersion
 
 # --------------------------------------------------------------------------------------------------
@@ -144,9 +144,12 @@ def _finding_templates(
             pname = facts.display_name if facts else str(platform_id)
             msg = (f"`{use.api}` is for {rule.label} only" if rule.kind == "only" else
                    f"`{use.api}` is not available on {rule.label}")  # fmt: skip
+            macro = platform_guard(use.api, target)
+            fixes = (Fix("guard", f"Guard with #if {macro}", {"condition": macro, "macro": macro, "api": use.api,
+                                                              "release": str(target)}),) if macro else ()  # fmt: skip
             return [Finding("FS203", Severity.ERROR, f"{msg}; this project targets {pname}{reason}{guard_note}", span,
                             {**facts_base, "since": str(a.since), "platform": pname, "rule": rule.clause},
-                            (), related)]  # fmt: skip
+                            fixes, related)]  # fmt: skip
         if not symindex.covers(target, platform_id) and target.base <= symindex.last_release():
             # no build of this release for this platform (M-SoM at 5.3.0): judge the release itself
             a = availability.effective(use.api, None) or a
