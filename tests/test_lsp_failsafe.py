@@ -329,3 +329,29 @@ async def test_token_with_newline_never_reaches_any_stream_or_file(
             for form in encoded_forms(SECRET):
                 assert form not in text, f"token form {form!r} in {where}"
         assert emu.seen("/v1/devices/*"), "the stripped token was used"
+
+
+async def test_superseded_compiles_log_no_traceback(
+    emulator: EmulatorServer, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Each superseded compile used to log a pygls traceback, and urllib3 warned "Connection pool is full"."""
+    root = make_project(tmp_path / "ws")
+    emulator.faults.add(make_rule({"pattern": "/v1/binaries", "method": "POST", "kind": "latency", "delay": 0.3}))
+    s = await start("visual_studio_code", [tmp_path / "ws"], server_env(emulator, tmp_path / "home"))
+    try:
+        for n in range(6):
+            (root / "src" / "sensor.ino").write_text(INO + f"// save {n}\n")
+            await s.command("fieldsafe.server.compile", {"projectUri": uri(root)})
+            await asyncio.sleep(0.05 if n % 3 else 0.4)  # some supersede in the coalescing, some mid-upload
+        await wait_until(
+            lambda: last_status(s)["state"] in ("ok", "mismatch", "failed"),
+            timeout=60,
+            what=f"the last compile's result ({s.recorder.statuses[-3:]})",
+        )
+        await asyncio.sleep(1.0)
+    finally:
+        emulator.faults.clear()
+        await stop(s)
+    err = capfd.readouterr().err
+    assert "Traceback" not in err, err[-3000:]
+    assert "Connection pool is full" not in err

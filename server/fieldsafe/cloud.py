@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus, urlsplit
 
 from fieldsafe import __version__
+from fieldsafe.safeio import read_regular
 
 if TYPE_CHECKING:  # imported where used: reading the config or the fleet cache must not pay for requests
     import requests
@@ -372,7 +373,7 @@ def find_home(env: Mapping[str, str]) -> Path | None:
 
 def _read_json_file(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular(path).decode("utf-8"))
     except json.JSONDecodeError as exc:
         raise ConfigError(
             f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); fix the file or run `particle login` "
@@ -418,7 +419,7 @@ def credentials_stamp(env: Mapping[str, str] = os.environ, home: Path | None = N
         particle_dir = home / ".particle"
         names = ["profile.json"]
         try:
-            profile = json.loads((particle_dir / "profile.json").read_text(encoding="utf-8")).get("name")
+            profile = json.loads(read_regular(particle_dir / "profile.json")).get("name")
         except (OSError, ValueError, AttributeError):
             profile = None
         names.append(f"{profile if isinstance(profile, str) and profile else 'particle'}.config.json")
@@ -587,7 +588,7 @@ class ResponseCache:
     def get(self, key: str, *, now: float | None = None) -> tuple[Any, float] | None:
         path = self._path(key)
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
+            record = json.loads(read_regular(path, 64 * 2**20))
         except (OSError, ValueError):
             return None
         if not isinstance(record, dict) or record.get("key") != key or record.get("api") != self.api:

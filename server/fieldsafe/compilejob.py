@@ -116,7 +116,11 @@ def gather_files(
     report = select_files_report(root, follow_symlinks=follow_symlinks)
     if skipped is not None:
         skipped.extend(report.skipped)
-    files = {rel: (root / rel).read_bytes() for rel in report.files}
+    from fieldsafe.project import MAX_FILE_SIZE
+    from fieldsafe.safeio import read_regular
+
+    # bounded, and never a FIFO even if one replaced a file since the selection looked at it
+    files = {rel: read_regular(root / rel, MAX_FILE_SIZE) for rel in report.files}
     for rel, data in (overrides or {}).items():
         if rel in files:
             files[rel] = data
@@ -132,7 +136,7 @@ def content_key(files: Mapping[str, bytes], platform_id: int, release: str) -> s
     """A hash of everything that decides a compile's result, for the "identical inputs" cache."""
     digest = hashlib.sha256(f"{platform_id}\0{release}\0".encode())
     for rel in sorted(files):
-        digest.update(rel.encode() + b"\0")
+        digest.update(rel.encode("utf-8", "surrogateescape") + b"\0")
         digest.update(hashlib.sha256(files[rel]).digest())
     return digest.hexdigest()
 

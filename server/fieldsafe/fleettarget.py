@@ -134,7 +134,9 @@ def read(root: Path) -> FleetTarget | None:
     if not path.is_file():
         return None
     try:
-        text = path.read_text(encoding="utf-8")
+        from fieldsafe.safeio import read_regular
+
+        text = read_regular(path).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise FleetTargetError(f"{path}: cannot be read ({exc}); save it as UTF-8 JSON") from None
     return from_settings_text(text, path)

@@ -16,6 +16,7 @@ preferred offsets first, then every 4-byte boundary up to 8 KiB, scoring each ca
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
 import zlib
 from dataclasses import dataclass, replace
@@ -231,13 +232,16 @@ def extension_name(ext_type: int) -> str:
 def parse_file(path: str | PathLike[str]) -> ModuleInfo:
     """Read and parse one module file; any problem (unreadable, empty, malformed) is a ModuleParseError."""
     name = str(path)
+    from fieldsafe.safeio import NotRegularFile, read_regular
+
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        data = read_regular(path, 64 * 1024 * 1024)  # never a FIFO (it would block), never unbounded
     except FileNotFoundError:
         raise ModuleParseError("no such file", name) from None
-    except IsADirectoryError:
-        raise ModuleParseError("is a directory, not a module file", name) from None
+    except (IsADirectoryError, NotRegularFile):
+        if os.path.isdir(name):
+            raise ModuleParseError("is a directory, not a module file", name) from None
+        raise ModuleParseError("is a pipe, socket or device, not a module file", name) from None
     except OSError as exc:
         raise ModuleParseError(f"cannot read the file ({exc.strerror or exc})", name) from None
     try:

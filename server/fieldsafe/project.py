@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from fieldsafe.safeio import NotRegularFile, TooLarge, read_regular, read_text_regular
+
 # ---------------------------------------------------------------------------------------------------
 # Constants (particle-cli 3.43.1: src/lib/file-types.js, settings.js, src/cmd/cloud.js)
 # ---------------------------------------------------------------------------------------------------
@@ -50,6 +52,9 @@ SOURCE_PATTERNS: tuple[str, ...] = (
 )
 DEFAULT_IGNORES: tuple[str, ...] = ("lib/*/examples/**/*.*",)
 MAX_FILE_SIZE = 10 * 1024 * 1024
+# A settings.json over 256 KiB is refused (FS401), never parsed: the JSONC parser is pure Python (~3 s per MB
+# on a busy machine) and real Workbench settings files are a few KB.
+MAX_SETTINGS_BYTES = 256 * 1024
 INCLUDE_FILE = "particle.include"
 IGNORE_FILE = "particle.ignore"
 
@@ -85,7 +90,9 @@ def _has_particle_settings(directory: Path) -> bool:
     so the user gets a settings error instead of silently losing the project)."""
     settings = directory / SETTINGS_RELPATH
     try:
-        text = settings.read_text(encoding="utf-8", errors="replace")
+        text = read_text_regular(settings, MAX_SETTINGS_BYTES)
+    except TooLarge:
+        return True  # the pin checks then say it is too large (FS401), instead of losing the project
     except OSError:
         return False
     try:
@@ -199,11 +206,11 @@ def read_project_properties(root: Path | str) -> ProjectProperties | None:
     """``<root>/project.properties`` parsed, or None when the project has none (legacy layout)."""
     path = Path(root) / "project.properties"
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = read_text_regular(path)
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise ProjectSettingsError(f"{path}: cannot read it ({exc.strerror}); check its permissions", path) from exc
+        raise ProjectSettingsError(f"{path}: cannot read it ({exc.strerror}); {_read_fix(exc)}", path) from exc
     return parse_project_properties(text, path)
 
 
@@ -524,11 +531,17 @@ class _Globber:
                 self._process([base, e, *remain[1:]], in_globstar, out)
 
 
-def _read_pattern_lines(path: str) -> list[str]:
-    """particle-cli's ``readAndTrimLines`` + ``trimBlankLinesAndComments``: one glob per trimmed line."""
+def _read_pattern_lines(path: str, skipped: dict[str, str] | None = None, rel: str = "") -> list[str]:
+    """particle-cli's ``readAndTrimLines`` + ``trimBlankLinesAndComments``: one glob per trimmed line.
+
+    A listing that is not a regular file (a FIFO would block forever) or is over 1 MiB is not read;
+    ``skipped`` says so, so the CLI and the editor warn that its patterns were not applied.
+    """
     try:
-        text = Path(path).read_bytes().decode("utf-8", errors="replace")
-    except OSError:
+        text = read_text_regular(path)
+    except OSError as exc:
+        if skipped is not None and not isinstance(exc, FileNotFoundError):
+            skipped[rel or path] = f"{exc.strerror}: its patterns are NOT applied; {_read_fix(exc)}"
         return []
     return [line.strip() for line in text.split("\n") if line.strip() and not line.strip().startswith("#")]
 
@@ -576,13 +589,13 @@ def select_files_report(
 
     include_files = sorted(g.glob(f"{base}/**/{INCLUDE_FILE}"), key=_utf16_key)
     for listing in include_files:
-        for line in _read_pattern_lines(listing):
+        for line in _read_pattern_lines(listing, skipped, g._rel(listing)):
             anchored = _anchor(posixpath.dirname(listing), line, root_abs, g._rel(listing), skipped)
             if anchored:
                 files |= g.glob(anchored)
     ignore_files = sorted(g.glob(f"{base}/**/{IGNORE_FILE}"), key=_utf16_key)
     for listing in ignore_files:
-        for line in _read_pattern_lines(listing):
+        for line in _read_pattern_lines(listing, skipped, g._rel(listing)):
             anchored = _anchor(posixpath.dirname(listing), line, root_abs, g._rel(listing), skipped)
             if anchored:
                 files -= g.glob(anchored)
@@ -590,6 +603,10 @@ def select_files_report(
     selected: list[str] = []
     for abs_path in sorted(files, key=_utf16_key):
         rel = g._rel(abs_path)
+        name_problem = upload_name_problem(rel)
+        if name_problem:
+            skipped[_printable(rel)] = name_problem
+            continue
         if max_file_size is not None:
             try:
                 info = os.stat(abs_path)
@@ -614,6 +631,32 @@ def select_files_report(
         include_files=tuple(g._rel(p) for p in include_files),
         ignore_files=tuple(g._rel(p) for p in ignore_files),
     )
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def upload_name_problem(rel: str) -> str | None:
+    """Why a file cannot be uploaded under its name, or None.
+
+    A name that is not valid UTF-8 (Python keeps the raw bytes as surrogates) cannot be put in the
+    multipart form, and one with a newline or another control character would be printed across lines
+    and uploaded percent-encoded. Both are skipped, with this reason, the same way in the CLI and the
+    editor.
+    """
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the file name is not valid UTF-8, so it cannot be uploaded; rename the file"
+    if _CONTROL.search(rel):
+        return "the file name contains a newline or another control character; rename the file"
+    return None
+
+
+def _printable(rel: str) -> str:
+    """A file name safe to print on one line: undecodable bytes as ``\\xff``, control characters escaped."""
+    text = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def select_files(root: Path | str, follow_symlinks: bool = False) -> list[str]:
@@ -707,14 +750,18 @@ class _LineIndex:
         return lo + 1, offset - self.starts[lo] + 1
 
 
-_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
+_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?", re.ASCII)
 _LITERAL = re.compile(r"true|false|null")
+MAX_DEPTH = 64  # objects/arrays nested deeper are refused (recursion); VS Code settings nest a few levels
+MAX_NUMBER_CHARS = 400  # Python refuses integers over 4,300 digits; no setting needs a fraction of that
+MAX_PIN_CHARS = 100  # a Workbench value longer than this is a mistake (releases, platforms, device names)
 
 
 class _JsoncParser:
     def __init__(self, text: str, path: Path | None) -> None:
         self.text = text
         self.path = path
+        self.depth = 0
         self.pos = 0
         self.lines = _LineIndex(text)
         self.tok = self._next()
@@ -800,9 +847,16 @@ class _JsoncParser:
 
     def value(self) -> tuple[Any, int, int, list[_Member] | None, int | None, int | None]:
         tok = self.tok
+        if tok.kind in ("{", "[") and self.depth >= MAX_DEPTH:
+            raise self.error(tok.start, f"objects and arrays are nested more than {MAX_DEPTH} levels deep")
         if tok.kind == "{":
-            return self._object()
+            self.depth += 1
+            try:
+                return self._object()
+            finally:
+                self.depth -= 1
         if tok.kind == "[":
+            self.depth += 1
             start = self._advance().start
             items: list[Any] = []
             while self.tok.kind != "]":
@@ -811,11 +865,14 @@ class _JsoncParser:
                     break
                 self._advance()
             end = self._expect("]", "',' or ']'").end
+            self.depth -= 1
             return items, start, end, None, None, None
         if tok.kind == "string":
             self._advance()
             return self._string_value(tok), tok.start, tok.end, None, None, None
         if tok.kind in ("number", "literal"):
+            if len(tok.text) > MAX_NUMBER_CHARS:
+                raise self.error(tok.start, f"a number of {len(tok.text):,} characters is too long to be a setting")
             self._advance()
             return json.loads(tok.text), tok.start, tok.end, None, None, None
         found = "the end of the file" if tok.kind == "eof" else f"'{tok.text}'"
@@ -868,6 +925,9 @@ def _span(text: str, start: int, end: int, new_text: str) -> EditSpan:
 
 
 def _object_doc(text: str, path: Path | None = None) -> JsoncDocument:
+    too_large = settings_too_large(text, path or Path(SETTINGS_RELPATH))
+    if too_large is not None:
+        raise too_large
     doc = parse_jsonc(text, path)
     if doc.value is not None and not isinstance(doc.value, dict):
         where = path or "settings.json"
@@ -969,18 +1029,52 @@ class WorkbenchSettings:
         return self.path.is_file()
 
 
+def read_settings_text(path: Path) -> str | None:
+    """The text of a settings file exactly as the CLI reads it (a regular file, at most 256 KiB, UTF-8),
+    or None when there is none; raises ProjectSettingsError naming the problem and the fix.
+
+    The language server checks the file on disk with this too, so a settings.json the CLI refuses
+    (not UTF-8, too large, a FIFO) is refused in the editor the same way, even while a buffer is open.
+    """
+    if not path.exists():
+        return None
+    return _read_text_exact(path)
+
+
 def _read_text_exact(path: Path) -> str:
     """The file's text with line endings untouched (so edits keep CRLF)."""
     if path.exists() and not path.is_file():
         raise ProjectSettingsError(f"{path}: is not a regular file; replace it with a JSON settings file", path)
     try:
-        data = path.read_bytes()
+        data = read_regular(path, MAX_SETTINGS_BYTES)
     except OSError as exc:
-        raise ProjectSettingsError(f"{path}: cannot read it ({exc.strerror}); check its permissions", path) from exc
+        raise ProjectSettingsError(f"{path}: cannot read it ({exc.strerror}); {_read_fix(exc)}", path) from exc
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ProjectSettingsError(f"{path}: byte {exc.start} is not UTF-8; save the file as UTF-8", path) from exc
+
+
+def _read_fix(exc: OSError) -> str:
+    """What to do about a file :func:`fieldsafe.safeio.read_regular` refused or could not read."""
+    if isinstance(exc, TooLarge):
+        return "make it smaller (fieldsafe reads at most 1 MiB of a listing file, 256 KiB of settings.json)"
+    if isinstance(exc, NotRegularFile):
+        return "replace it with a regular file"
+    return "check its permissions"
+
+
+def settings_too_large(text: str, path: Path) -> ProjectSettingsError | None:
+    """The error for a settings text over :data:`MAX_SETTINGS_BYTES` (a buffer the editor sent), or None."""
+    if len(text) <= MAX_SETTINGS_BYTES // 4 or len(text.encode("utf-8", "surrogatepass")) <= MAX_SETTINGS_BYTES:
+        return None
+    return ProjectSettingsError(
+        f"{path}: is {len(text):,} characters; fieldsafe reads at most {MAX_SETTINGS_BYTES:,} bytes of a settings "
+        "file (keep the Workbench keys in a smaller .vscode/settings.json)",
+        path,
+        1,
+        1,
+    )
 
 
 def settings_from_text(text: str, path: Path) -> WorkbenchSettings:
@@ -996,6 +1090,16 @@ def settings_from_text(text: str, path: Path) -> WorkbenchSettings:
             raise ProjectSettingsError(
                 f'{path}:{line}:{col}: "{key}" must be a string like {_PIN_EXAMPLES[key]}, not {json.dumps(raw)}; '
                 "put the value in double quotes",
+                path,
+                line,
+                col,
+            )
+        if isinstance(raw, str) and len(raw) > MAX_PIN_CHARS:
+            member = next(m for m in reversed(doc.members) if m.key == key)
+            line, col = _LineIndex(text).position(member.value_start)
+            raise ProjectSettingsError(
+                f'{path}:{line}:{col}: "{key}" is {len(raw):,} characters long; expected a value like '
+                f"{_PIN_EXAMPLES[key]} (at most {MAX_PIN_CHARS} characters)",
                 path,
                 line,
                 col,

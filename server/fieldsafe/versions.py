@@ -18,7 +18,8 @@ from fieldsafe._data import read_tsv
 _VERSION_RE = re.compile(
     r"^\s*[vV]?(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
     r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
-    r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?\s*$"
+    r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?\s*$",
+    re.ASCII,  # "２.３.１" (fullwidth) or Arabic-Indic digits are not a version: \d would accept them
 )
 
 
@@ -235,7 +236,9 @@ def _distance(a: DeviceOSVersion, b: DeviceOSVersion) -> tuple[int, int, int]:
     return (abs(a.major - b.major), abs(a.minor - b.minor), abs(a.patch - b.patch))
 
 
-_RANGE_RE = re.compile(r"^(?P<op>[\^~]|>=|<=|>|<|=)?\s*v?(?P<body>\d+(?:\.(?:\d+|[xX*]))?(?:\.(?:\d+|[xX*]))?)$")
+_RANGE_RE = re.compile(
+    r"^(?P<op>[\^~]|>=|<=|>|<|=)?\s*v?(?P<body>\d+(?:\.(?:\d+|[xX*]))?(?:\.(?:\d+|[xX*]))?)$", re.ASCII
+)
 
 
 def _in_range(version: DeviceOSVersion, spec: str) -> bool:

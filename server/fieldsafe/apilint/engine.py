@@ -333,7 +333,9 @@ def lint_project(
 
     platform_id = None if platform is None else platforms.get(platform).id
     rels = list(files) if files is not None else source_files(root)
-    texts = {rel: (root / rel).read_text(encoding="utf-8", errors="replace") for rel in rels}
+    from fieldsafe.safeio import MAX_SOURCE_BYTES, read_text_regular
+
+    texts = {rel: read_text_regular(root / rel, MAX_SOURCE_BYTES) for rel in rels}
     names = project_defined_names(texts.values())
     out: list[Finding] = []
     for rel, text in texts.items():

@@ -130,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         outcome = compile_project(files, target.platform.id, str(target.release.version), cloud)
     except CloudError as exc:
+        # fail safe: what the target check found (FS101 ...) still stands when the cloud build fails
+        _print_findings(report.findings, args.json, {"ok": False, "error": str(exc), "target": report.to_json()})
         print(f"fieldsafe compile: {exc}", file=sys.stderr)
         return 1
     # a binary fieldsafe could not parse (FS307) is never written: nobody should flash it

@@ -28,7 +28,7 @@ from fieldsafe.cloud import CloudError, TokenExpired
 from fieldsafe.findings import Finding, Severity, Span
 from fieldsafe.lsp.diagnostics import Located
 from fieldsafe.lsp.documents import range_of_span
-from fieldsafe.lsp.pin import place_on_pin, read_pin
+from fieldsafe.lsp.pin import place_on_pin, read_pin_async
 from fieldsafe.lsp.projects import ProjectState
 from fieldsafe.targets import TargetError, resolve_target
 
@@ -111,7 +111,7 @@ async def run_compile(ls: FieldsafeServer, project: ProjectState, gen: int) -> N
     key: str | None = None
     await progress.begin()
     try:
-        target = _resolve_target(ls, project)
+        target = await _resolve_target(ls, project)
         if target is None:  # settings.json unreadable: FS401 is already on it, nothing to compile
             ls.set_status(project, "failed", "cannot compile: .vscode/settings.json cannot be read")
             return
@@ -123,7 +123,9 @@ async def run_compile(ls: FieldsafeServer, project: ProjectState, gen: int) -> N
             return
         platform_id, release = target
         overrides = unsaved_overrides(ls, project) if project.options.upload_unsaved_buffers else None
-        files = await asyncio.to_thread(compilejob.gather_files, project.root, overrides=overrides)
+        skipped: list[Any] = []
+        files = await asyncio.to_thread(compilejob.gather_files, project.root, overrides=overrides, skipped=skipped)
+        report_skipped(ls, project, skipped)
         key = compilejob.content_key(files, platform_id, release)
         outcome = project.compile_cache.get(key)
         cached = outcome is not None
@@ -146,6 +148,10 @@ async def run_compile(ls: FieldsafeServer, project: ProjectState, gen: int) -> N
     except ClientCancelled:
         ending = "cancelled"
         ls.set_status(project, "idle", "compile cancelled")
+    except OSError as exc:  # a project file vanished, changed kind or grew between selection and read
+        text = f"cannot read {exc.filename or project.root}: {exc.strerror or exc}"
+        ls.window_log_message(types.LogMessageParams(types.MessageType.Error, f"fieldsafe: compile: {text}"))
+        ls.set_status(project, "failed", f"cannot compile: {text}")
     except CloudError as exc:
         ls.report_failure(exc, f"compiling {project.root.name}")
         if isinstance(exc, TokenExpired):
@@ -162,9 +168,9 @@ def _remember(project: ProjectState, key: str, outcome: compilejob.CompileOutcom
         project.compile_cache.pop(next(iter(project.compile_cache)))
 
 
-def _resolve_target(ls: FieldsafeServer, project: ProjectState) -> tuple[int, str] | Finding | None:
+async def _resolve_target(ls: FieldsafeServer, project: ProjectState) -> tuple[int, str] | Finding | None:
     """(platform id, exact release) from the pin, a finding saying what is missing, or None when unreadable."""
-    read = read_pin(ls, project)
+    read = await read_pin_async(ls, project)  # parsed off the event loop
     settings = read.settings
     if settings is None:
         return None
@@ -354,3 +360,16 @@ def _stale(item: Located, why: str, lower: bool) -> Located:
         facts={**finding.facts, "stale": True},
     )
     return Located(stale, item.uri, item.range)
+
+
+def report_skipped(ls: FieldsafeServer, project: ProjectState, skipped: list[Any]) -> None:
+    """Files the selection left out (odd names, FIFOs, size, unreadable listings): said, never silent.
+
+    Every compile logs them; each distinct one is shown once (the CLI prints the same warnings).
+    """
+    for skip in skipped:
+        text = f"fieldsafe: {project.root.name}: not uploading {skip.path}: {skip.reason}"
+        ls.window_log_message(types.LogMessageParams(types.MessageType.Warning, text))
+        if text not in ls.failures_shown:
+            ls.failures_shown.add(text)
+            ls.window_show_message(types.ShowMessageParams(types.MessageType.Warning, text))

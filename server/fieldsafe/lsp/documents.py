@@ -18,6 +18,7 @@ from fieldsafe.findings import Span
 from fieldsafe.lsp.diagnostics import span_to_range
 from fieldsafe.lsp.projects import path_of
 from fieldsafe.project import EditSpan
+from fieldsafe.safeio import MAX_SOURCE_BYTES, read_text_regular
 
 
 def open_text(workspace: Workspace, uri: str) -> str | None:
@@ -35,7 +36,7 @@ def current_text(workspace: Workspace, uri: str) -> str | None:
     if path is None:
         return None
     try:
-        return path.read_bytes().decode("utf-8", errors="replace")
+        return read_text_regular(path, MAX_SOURCE_BYTES)
     except OSError:
         return None
 
@@ -78,8 +79,8 @@ def offset_at(text: str, workspace: Workspace, position: types.Position) -> int:
 
 
 def read_disk(path: Path) -> str | None:
-    """A file's text, or None when missing/unreadable."""
+    """A file's text, or None when missing/unreadable (never a FIFO, at most 10 MiB)."""
     try:
-        return path.read_bytes().decode("utf-8", errors="replace")
+        return read_text_regular(path, MAX_SOURCE_BYTES)
     except OSError:
         return None

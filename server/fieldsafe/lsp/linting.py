@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from fieldsafe.lsp.diagnostics import Located
 from fieldsafe.lsp.documents import range_of_span
+from fieldsafe.safeio import MAX_SOURCE_BYTES, read_text_regular
 from fieldsafe.versions import DeviceOSVersion
 
 if TYPE_CHECKING:
@@ -84,7 +85,10 @@ def _project_texts(project: ProjectState, buffers: dict[str, str], rels: list[st
             continue
         cached = project.disk_texts.get(rel)
         if cached is None or cached[0] != mtime:
-            cached = (mtime, path.read_text(encoding="utf-8", errors="replace"))
+            try:
+                cached = (mtime, read_text_regular(path, MAX_SOURCE_BYTES))
+            except OSError:
+                continue
             project.disk_texts[rel] = cached
         texts.append(cached[1])
     return texts

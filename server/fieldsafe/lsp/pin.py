@@ -9,7 +9,9 @@ old it is.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
@@ -17,9 +19,15 @@ from lsprotocol import types
 from fieldsafe import checking, cloud
 from fieldsafe.findings import Finding, Severity, Span
 from fieldsafe.lsp.diagnostics import Located
-from fieldsafe.lsp.documents import current_text, open_text, range_of_edit, range_of_span, read_disk
+from fieldsafe.lsp.documents import current_text, open_text, range_of_edit, range_of_span
 from fieldsafe.lsp.projects import DEVICE_KEY, PIN_KEY, PLATFORM_KEY, ProjectState, TargetView
-from fieldsafe.project import ProjectSettingsError, WorkbenchSettings, settings_from_text, value_span
+from fieldsafe.project import (
+    ProjectSettingsError,
+    WorkbenchSettings,
+    read_settings_text,
+    settings_from_text,
+    value_span,
+)
 
 if TYPE_CHECKING:
     from fieldsafe.lsp.server import FieldsafeServer
@@ -43,21 +51,38 @@ class PinRead:
 
 
 def read_pin(ls: FieldsafeServer, project: ProjectState) -> PinRead:
-    """The pin from the open ``settings.json`` buffer when there is one, else from disk."""
-    text = open_text(ls.workspace, project.settings_uri)
-    if text is None:
-        text = read_disk(project.settings_path)
-    if text is None:
-        return PinRead(None, WorkbenchSettings(None, None, None, project.settings_path), None)
+    """The pin from the open ``settings.json`` buffer when there is one, else from disk.
+
+    The file on disk is always checked the way the CLI reads it (``project.read_settings_text``): one
+    behaviour for a settings file that is not UTF-8, too large or not a regular file.
+    """
+    return parse_pin(open_text(ls.workspace, project.settings_uri), project.settings_path)
+
+
+async def read_pin_async(ls: FieldsafeServer, project: ProjectState) -> PinRead:
+    """:func:`read_pin` with the file read and the parse in a worker thread (never on the event loop)."""
+    buffer = open_text(ls.workspace, project.settings_uri)
+    return await asyncio.to_thread(parse_pin, buffer, project.settings_path)
+
+
+def parse_pin(buffer: str | None, path: Path) -> PinRead:
+    """Read (disk) and parse (buffer, else disk) the Workbench settings; blocking, thread-safe."""
     try:
-        return PinRead(text, settings_from_text(text, project.settings_path), None)
+        disk = read_settings_text(path)
+    except ProjectSettingsError as exc:
+        return PinRead(buffer, None, exc)
+    text = buffer if buffer is not None else disk
+    if text is None:
+        return PinRead(None, WorkbenchSettings(None, None, None, path), None)
+    try:
+        return PinRead(text, settings_from_text(text, path), None)
     except ProjectSettingsError as exc:
         return PinRead(text, None, exc)
 
 
 async def check_pin(ls: FieldsafeServer, project: ProjectState) -> tuple[TargetView, list[Finding], PinRead]:
     """Run the target and device checks for ``project``; returns the view for status/hover too."""
-    read = read_pin(ls, project)
+    read = await read_pin_async(ls, project)
     view = TargetView()
     findings: list[Finding] = []
     if read.error is not None:
