@@ -336,7 +336,7 @@ def test_device_event_stream_follows_a_healed_flash(make) -> None:
         app = app_for(13, "4.2.0", product_version=4)
         flash(emu, dev["id"], app)
         settle(emu)
-        assert reader.wait_for(lambda ev: any(n == "spark/device/app-hash" for n, _ in ev))
+        assert reader.wait_for(lambda ev: any(n == "particle/device/updates/pending" for n, _ in ev))
         names = reader.names()
         assert names[:4] == ["spark/flash/status", "spark/flash/status", "spark/status", "spark/status"]
         assert [e["data"] for n, e in reader.events[:2]] == ["started ", "success "]
@@ -352,6 +352,15 @@ def test_device_event_stream_follows_a_healed_flash(make) -> None:
         assert next(m for m in payload["m"] if m["f"] == "s")["v"] == 4006
         final_online = [e for n, e in reader.events if n == "spark/status" and e["data"] == "online"][-1]
         assert final_online["version"] == 4 and final_online["productID"] == PRODUCT
+        tail = reader.names()[-6:]
+        assert tail == [
+            "spark/status",
+            "spark/device/last_reset",
+            "particle/device/updates/enabled",
+            "particle/device/updates/forced",
+            "spark/device/app-hash",
+            "particle/device/updates/pending",
+        ]  # the order of the [fue] capture after an update
         app_hash = [e for n, e in reader.events if n == "spark/device/app-hash"][-1]
         assert app_hash["data"] == modules.parse_module(app).sha256_stored
         envelope = reader.events[0][1]

@@ -464,10 +464,14 @@ class FieldSimulator:
         if sim.app is not None and sim.app.product_version is not None and device.in_product:
             device.firmware_version = sim.app.product_version
         self._note(sim, "running the app", device_os=device.system_firmware_version)
+        # the order of the firmware-update-events.md captures after an update
         self._publish(device, "spark/status", "online")
         self._publish(device, "spark/device/last_reset", "update")
+        self._publish(device, "particle/device/updates/enabled", _flag(device.firmware_updates_enabled))
+        self._publish(device, "particle/device/updates/forced", _flag(device.firmware_updates_forced))
         if sim.app is not None:
             self._publish(device, "spark/device/app-hash", sim.app.sha)
+        self._publish(device, "particle/device/updates/pending", "false")
 
     # ---- the healer -----------------------------------------------------------------------------------
 
@@ -680,6 +684,10 @@ def _module_name(platform: platforms.Platform | None, info: modules.ModuleInfo) 
     if info.function_name == "system_part" and platform is not None:
         return platform.system_part_file(info.module_index).removeprefix(platform.name + "-")
     return {"radio_stack": "softdevice", "ncp_firmware": "ncp"}.get(info.function_name, info.function_name)
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def user_id(username: str) -> str:
