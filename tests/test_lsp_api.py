@@ -105,7 +105,7 @@ async def test_hover_on_api_token(session: Session) -> None:
     result = await session.client.text_document_hover_async(types.HoverParams(types.TextDocumentIdentifier(u), pos))
     assert result is not None
     text = result.contents.value  # type: ignore[union-attr]
-    assert "Particle.publishVitals" in text and "since 1.2.0" in text
+    assert "Particle.publishVitals" in text and "since 1.2.1" in text
     assert "not available" in text  # pinned 0.5.3
 
 

@@ -54,9 +54,10 @@ def _from_index(
     absent = frozenset(r for i, r in usable if lo < i < hi and i not in have)
     later = [r for i, r in usable if i > hi]
     lines = _release_lines([r for _, r in usable], {rels[i] for i in declared_i})
-    return replace(base, since=lines[-1][1] if lines else rels[lo], lines=lines, absent_in=absent,
-                   removed_from=later[0] if later else None, platform_rules=(), first_final=None,
-                   evidence=_evidence(presence, base))  # fmt: skip
+    since = lines[-1][1] if lines else rels[lo]
+    return replace(base, since=since, lines=lines, absent_in=absent, removed_from=later[0] if later else None,
+                   platform_rules=(), first_final=None, evidence=_evidence(presence, base),
+                   baseline=base.baseline and since == usable[0][1] and not absent and not later)  # fmt: skip
 
 
 @lru_cache(maxsize=64)

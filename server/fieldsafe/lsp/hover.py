@@ -196,7 +196,7 @@ def _age(seconds: float) -> str:
 
 
 def _api_hover(ls: FieldsafeServer, project: ProjectState, uri: str, pos: types.Position) -> types.Hover | None:
-    from fieldsafe import apidata
+    from fieldsafe.apilint import availability
 
     text = open_text(ls.workspace, uri)
     if text is None:
@@ -210,7 +210,7 @@ def _api_hover(ls: FieldsafeServer, project: ProjectState, uri: str, pos: types.
         if not (match.start() <= server_pos.character <= match.end()):
             continue
         for key in _candidates(match.group(0), server_pos.character - match.start()):
-            avail = apidata.availability(key)
+            avail = availability.effective(key, project.target.platform_id)  # what the lint checks
             if avail is None:
                 continue
             start = ls.workspace.position_codec.position_to_client_units(
