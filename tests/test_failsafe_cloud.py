@@ -234,3 +234,54 @@ def test_a_redirect_is_named_as_such_and_never_followed(tmp_path: Path) -> None:
     message = str(info.value)
     assert "redirect (HTTP 302 to elsewhere.example)" in message and "malformed" not in message
     assert "PARTICLE_API_URL" in message
+
+
+NEXT_STEPS = ("try again", "particle login", "check", "wait", "fieldsafe devices", "API URL")
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "error", "status": 500},
+        {"kind": "error", "status": 503},
+        {"kind": "error", "status": 403},
+        {"kind": "error", "status": 404},
+        {"kind": "error", "status": 418},
+        {"kind": "token_expired"},
+        {"kind": "rate_limit", "retry_after": 0},
+        {"kind": "malformed_json"},
+        {"kind": "truncate"},
+        {"kind": "drop"},
+        {"kind": "latency", "delay": 1.0},
+    ],
+    ids=lambda f: f"{f['kind']}-{f.get('status', '')}",
+)
+def test_every_cloud_error_names_a_next_step(fault: dict[str, object], emu: EmulatorServer, tmp_path: Path) -> None:
+    client = client_for(emu, tmp_path, timeout=0.4, deadline=0.8)
+    emu.faults.set("/v1/devices*", **fault)  # type: ignore[arg-type]
+    for call in (client.list_devices, lambda: client.get_device("field-unit-7")):
+        with pytest.raises(cloud.CloudError) as info:
+            call()
+        message = str(info.value)
+        assert any(step in message for step in NEXT_STEPS), message
+        assert "\n" not in message and TOKEN not in message
+
+
+def test_wrong_shape_names_a_next_step() -> None:
+    message = str(cloud.BadResponse("device list from api.example.test: expected a JSON array"))
+    assert "try again" in message and "API URL" in message
+
+
+def test_threads_sharing_a_client_do_not_overflow_the_pool(
+    emu: EmulatorServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The language server's lookups and superseded compiles share one session from many threads."""
+    client = client_for(emu, tmp_path)
+    emu.faults.set("/v1/devices", "latency", delay=0.3)
+    with caplog.at_level(logging.WARNING, logger="urllib3.connectionpool"):
+        threads = [threading.Thread(target=client.list_devices) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+    assert "Connection pool is full" not in caplog.text

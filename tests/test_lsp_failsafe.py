@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import sys
 from collections.abc import AsyncIterator
@@ -355,3 +356,32 @@ async def test_superseded_compiles_log_no_traceback(
     err = capfd.readouterr().err
     assert "Traceback" not in err, err[-3000:]
     assert "Connection pool is full" not in err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+async def test_fifo_listing_and_huge_settings_keep_the_editor_answering(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """A FIFO particle.include used to block a worker per save; a 20 MB settings.json the event loop."""
+    fifo = make_project(tmp_path / "ws", "fifo")
+    os.mkfifo(fifo / "particle.include")
+    huge = make_project(tmp_path / "ws", "huge")
+    (huge / ".vscode" / "settings.json").write_text(
+        '{"particle.firmwareVersion": "2.3.1", "x": "' + "y" * 20_000_000 + '"}'
+    )
+    s = await start("visual_studio_code", [tmp_path / "ws"], server_env(emulator, tmp_path / "home"))
+    try:
+        too_big = await wait_until(lambda: by_code(s, settings_uri(huge), "FS401"), what="FS401 on the huge file")
+        assert "at most" in too_big[0].message
+        loop = asyncio.get_running_loop()
+        for n in range(3):
+            (fifo / "src" / "fifo.ino").write_text(INO + f"// {n}\n")
+            final = await compile_and_wait(s, fifo)
+            assert final["state"] in ("mismatch", "failed", "ok"), final
+            started = loop.time()
+            await s.command("fieldsafe.server.listReleases", {"projectUri": uri(fifo)})
+            assert loop.time() - started < 3.0
+        shown = [m.message for m in s.client.messages if "particle.include" in m.message]
+        assert shown and "named pipe" in shown[0], [m.message for m in s.client.messages]
+    finally:
+        await stop(s)

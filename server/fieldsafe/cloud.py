@@ -291,7 +291,20 @@ class CompileFailed(CloudError):
 
 
 class BadResponse(CloudError):
-    """The reply was not what the API promises (malformed JSON, truncated body, wrong shape)."""
+    """The reply was not what the API promises (malformed JSON, truncated body, wrong shape).
+
+    Every message ends with a next step (issue 14: naming the cause is not enough).
+    """
+
+    hint = (
+        "try again; if it keeps happening, check that the API URL (PARTICLE_API_URL or the particle-cli "
+        "profile's apiUrl) points at the Particle Cloud"
+    )
+
+    def __init__(self, message: str, *, status: int | None = None, url: str | None = None) -> None:
+        if not any(step in message for step in ("try again", "API URL", "refusing")):
+            message = f"{message}; {self.hint}"
+        super().__init__(message, status=status, url=url)
 
 
 def is_absence(exc: BaseException) -> bool:
@@ -782,7 +795,9 @@ class ParticleCloud:
                     url=url,
                 )
             except requests.RequestException as exc:
-                raise CloudError(f"request to {self.config.host} failed: {_short(exc)}", url=url) from None
+                raise CloudError(
+                    f"request to {self.config.host} failed: {_short(exc)}. {API_URL_HINT}", url=url
+                ) from None
             else:
                 if 200 <= response.status_code < 300:
                     return response
@@ -894,7 +909,9 @@ class ParticleCloud:
                 status=status,
                 url=url,
             )
-        return CloudError(f"{resource}: HTTP {status} from {host}{suffix}", status=status, url=url)
+        return CloudError(
+            f"{resource}: unexpected HTTP {status} from {host}{suffix}. {API_URL_HINT}", status=status, url=url
+        )
 
     def _get_json(self, path: str, *, resource: str, params: Mapping[str, Any] | None = None, auth: bool = True) -> Any:
         response = self._request("GET", path, resource=resource, params=params, auth=auth)
