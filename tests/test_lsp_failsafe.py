@@ -315,6 +315,12 @@ async def test_token_with_newline_never_reaches_any_stream_or_file(
                 except Exception as exc:  # the command's error reply
                     replies.append(str(exc))
                 await s.command("fieldsafe.server.refreshDevices")
+            # a reply that would quote the token (here: a path named like it) is scrubbed on the wire
+            try:
+                await s.command("fieldsafe.server.inspectBinary", {"path": f"/nonexistent/{SECRET}.bin"})
+            except Exception as exc:
+                replies.append(str(exc))
+            assert "<redacted>" in replies[-1], replies[-1]
         finally:
             emu.faults.clear()
             await stop(s)
@@ -337,13 +343,20 @@ async def test_superseded_compiles_log_no_traceback(
 ) -> None:
     """Each superseded compile used to log a pygls traceback, and urllib3 warned "Connection pool is full"."""
     root = make_project(tmp_path / "ws")
-    emulator.faults.add(make_rule({"pattern": "/v1/binaries", "method": "POST", "kind": "latency", "delay": 0.3}))
-    s = await start("visual_studio_code", [tmp_path / "ws"], server_env(emulator, tmp_path / "home"))
+    emulator.faults.add(make_rule({"pattern": "/v1/binaries", "method": "POST", "kind": "latency", "delay": 0.4}))
+    s = await start(
+        "visual_studio_code",
+        [tmp_path / "ws"],
+        server_env(emulator, tmp_path / "home"),
+        configuration={"compileDebounceMs": 20},
+    )
     try:
-        for n in range(6):
-            (root / "src" / "sensor.ino").write_text(INO + f"// save {n}\n")
-            await s.command("fieldsafe.server.compile", {"projectUri": uri(root)})
-            await asyncio.sleep(0.05 if n % 3 else 0.4)  # some supersede in the coalescing, some mid-upload
+        ino = root / "src" / "sensor.ino"
+        u = await s.open(ino)
+        for n in range(8):  # saves that land in the coalescing window, in the upload and in between
+            ino.write_text(INO + f"// save {n}\n")
+            s.save(u)
+            await asyncio.sleep((0.01, 0.2, 0.5)[n % 3])
         await wait_until(
             lambda: last_status(s)["state"] in ("ok", "mismatch", "failed"),
             timeout=60,

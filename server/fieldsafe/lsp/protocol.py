@@ -4,6 +4,8 @@
   ``fieldsafe/status``, command results and error replies, pygls' own "Error in server" texts) is
   checked for a known access token in any encoded form and scrubbed before it is written. The cloud
   module already builds its messages without the token; this catches what no one thought of.
+* **Late replies.** A reply to a request the server stopped waiting for (cancelled) is dropped, not
+  logged as a traceback (each superseded compile used to log one).
 * **Shutdown with requests pending.** pygls 2.1.1's ``lsp_shutdown`` iterates the pending-request
   dict while cancelling them, and a cancel that completes a request removes it from that dict:
   "dictionary changed size during iteration" (-32603) and exit code 1. Here it iterates a copy.
@@ -38,6 +40,17 @@ class FieldsafeProtocol(LanguageServerProtocol):
                     log.error("dropped an outgoing message that held the access token")
                     return
         super()._send_data(data)
+
+    def _handle_response(self, msg_id: Any, result: Any | None = None, error: Any | None = None) -> None:
+        """A reply to a request we no longer wait for (a superseded compile cancelled its progress
+        ``create`` while the client answered) is dropped quietly; pygls 2.1.1 would call
+        ``set_result`` on the cancelled future and log an "Unable to handle message" traceback."""
+        future = self._request_futures.get(msg_id)
+        if future is not None and future.done():
+            self._request_futures.pop(msg_id, None)
+            log.debug("dropped the reply to request %s: nobody waits for it any more", msg_id)
+            return
+        super()._handle_response(msg_id, result, error)
 
     @lsp_method(types.SHUTDOWN)
     def lsp_shutdown(self, *args: Any) -> Generator[Any, Any, None]:
