@@ -173,3 +173,26 @@ def test_check_names_the_api_that_empties_the_target_window(emu: EmulatorServer,
     window = next(f for f in body["findings"] if f["code"] == "FS505")
     assert "`Ledger`" in window["message"] and "fleet floor 2.3.1" in window["message"]
     assert [x["kind"] for x in window["fixes"]] == ["guard", "retarget"]
+
+
+def test_compile_judges_the_fleet_on_the_binary_it_got(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """The cloud built for 6.3.4 although the pin says 4.0.2: the fleet verdict follows the binary."""
+    from test_emulator_fakes import FakeCompiler
+
+    class BuildsNewer(FakeCompiler):
+        def __call__(self, files: dict[str, bytes], platform_id: int, release: str):  # type: ignore[no-untyped-def]
+            return super().__call__(files, platform_id, "6.3.4")
+
+    state = fleet_state((("4.0.2", 60), ("6.3.4", 40)))
+    with EmulatorServer(state, tokens=[TOKEN], compiler=BuildsNewer()) as server:
+        monkeypatch.setenv("PARTICLE_API_URL", server.url)
+        monkeypatch.setenv("PARTICLE_ACCESS_TOKEN", TOKEN)
+        monkeypatch.setenv("FIELDSAFE_CACHE_DIR", str(tmp_path / "cache"))
+        monkeypatch.setenv("HOME", str(tmp_path))
+        project = _sources(_project(tmp_path / "p", "4.0.2"))
+        status = main(["compile", str(project), "--json", "--save-to", str(tmp_path / "out.bin")])
+        body = json.loads(capsys.readouterr().out)
+    codes = {(f["code"], f["facts"].get("source")) for f in body["findings"] if f["code"].startswith("FS50")}
+    assert ("FS502", "pin") in codes  # the pin 4.0.2 runs on all 100
+    assert ("FS501", "binary") in codes  # the binary needs 6.3.4: 60 devices would be updated
+    assert status == 1

@@ -170,3 +170,32 @@ def window_findings(report: TargetReport, floor: Any) -> list[Any]:
         if found is not None:
             out.append(found)
     return out
+
+
+def binary_findings(
+    report: TargetReport, module: Any, binary: str = "the built binary", *, app_bytes: int = 0
+) -> list[Any]:
+    """After a compile: the fleet judged on the binary's real dependency, when it differs from the pin's release.
+
+    Devices check the binary's number, not the pin; when the cloud built for another release than asked
+    (a stale pin, a range), the fleet's consequences are those of the binary (FS501/FS502, source "binary").
+    """
+    from fieldsafe.compat import binary_requirement
+    from fieldsafe.versions import catalog
+
+    req = binary_requirement(module)
+    row = catalog().release(req.min_release) if req.min_release else None
+    out: list[Any] = []
+    for checked in report.fleets:
+        if row is None or checked.platform_id is None or not checked.targeted.total:
+            continue
+        if checked.impact is not None and checked.impact.needed.module_version == row.module_version:
+            continue  # the pin's verdict already says it
+        ctx = fleetfindings.FleetContext(
+            product=checked.ref.name, groups=checked.ref.groups, source="binary", binary=binary
+        )
+        found = fleetfindings.impact_findings(
+            checked.targeted, row, checked.platform_id, ctx, app_bytes=app_bytes, allow_healed=checked.ref.allow_healed,
+        )  # fmt: skip
+        out.extend(f for f in found if f.code in (fleetfindings.FLEET_IMPACT, fleetfindings.FLEET_RUNS_EVERYWHERE))
+    return out

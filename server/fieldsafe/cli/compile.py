@@ -144,6 +144,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"fieldsafe compile: cannot write {saved}: {exc.strerror or exc}", file=sys.stderr)
             return 1
     findings = report.findings + outcome.findings
+    if report.fleets and outcome.module is not None:  # the fleet judged on the binary's real dependency
+        from fieldsafe.fleetcheck import binary_findings
+
+        name = saved.name if saved else "the built binary"
+        findings += binary_findings(report, outcome.module, name, app_bytes=len(outcome.binary or b""))
     if args.json:
         result = outcome.to_json()
         result["target"] = report.to_json()
