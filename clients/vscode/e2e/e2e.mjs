@@ -454,9 +454,10 @@ async function checkFleet(page, ws) {
     await page.click(`.quick-input-widget .monaco-list-row[data-index="${idx}"] .monaco-checkbox, .quick-input-widget .monaco-list-row[data-index="${idx}"]`);
     await page.keyboard.press('Enter');
     await waitFor('fieldsafe.targetGroups on disk', () => /"fieldsafe\.targetGroups": \["beta"\]/.test(readFileSync(settingsPath, 'utf8')), 20_000);
-    const frame = await waitFor('the fleet webview', () => webviewFrame(page, '#fleet-title'), 30_000);
+    // Each re-draw replaces the webview document (and its frame): look the frame up on every poll.
     const title = await waitFor('the view re-drawn for the beta group', async () => {
-      const t = await frame.$eval('#fleet-title', (e) => e.textContent).catch(() => '');
+      const frame = await webviewFrame(page, '#fleet-title');
+      const t = frame ? await frame.$eval('#fleet-title', (e) => e.textContent).catch(() => '') : '';
       return t.includes('(groups beta)') ? t : undefined;
     }, 60_000);
     await shot(page, '18-fleet-view-beta');
