@@ -103,14 +103,20 @@ def test_product_id_equal_to_platform_id_means_developer_device() -> None:
     assert f.facts["product_id"] is None
 
 
-def test_safe_mode_updates_disabled_is_an_error() -> None:
+def test_safe_mode_updates_disabled_is_deferred_then_healed() -> None:
     f = only(check_build_against_device(BuildNeeds(BORON, "6.3.4"), boron(product_id=4242, updates_enabled=False)))
     assert f.code == "FS101"
-    assert f.severity is Severity.ERROR
-    assert "updates disabled" in f.message
-    assert "the update then sends approx 619 KB over cellular data" in f.message
-    assert f.facts["healed"] == "no"
+    assert f.severity is Severity.WARNING  # a product device: healed once updates are enabled
+    assert "updates disabled, so it refuses the OTA and keeps running its current app" in f.message
+    assert "approx 619 KB over cellular data" in f.message
+    assert f.facts["healed"] == "deferred" and f.facts["path"] == "deferred"
     assert "update-device" in fix_kinds(f)
+
+
+def test_safe_mode_updates_disabled_developer_electron_is_an_error() -> None:
+    f = only(check_build_against_device(BuildNeeds(ELECTRON, "2.3.1"), electron(updates_enabled=False)))
+    assert f.severity is Severity.ERROR  # once updates are enabled it boots in Safe Mode and is not healed
+    assert "is not healed" in f.message
 
 
 def test_safe_mode_boron_developer_device_likely_healed_with_cost() -> None:

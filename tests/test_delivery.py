@@ -66,7 +66,7 @@ def test_release_modules_refuses_what_cannot_exist() -> None:
         (
             DeviceFacts(BORON, "4.0.2", in_product=True, updates_enabled=False),
             "4.2.0",
-            UpgradePath.STUCK,
+            UpgradePath.DEFERRED,
             "updates_disabled",
         ),
         (
@@ -157,7 +157,16 @@ def test_plan_update_os_refuses_downgrade_and_cap() -> None:
     cap = delivery.plan_update_os(DeviceFacts(ELECTRON, "2.3.1"), "4.0.0")
     assert cap.path is UpgradePath.REFUSED and cap.decision.rule == "gen2_cap"
     disabled = delivery.plan_update_os(DeviceFacts(BORON, "4.0.2", updates_enabled=False), "6.3.4")
-    assert disabled.path is UpgradePath.STUCK
+    assert disabled.path is UpgradePath.DEFERRED and disabled.steps == ()
+
+
+def test_deferred_flash_says_what_happens_once_updates_are_enabled() -> None:
+    device = DeviceFacts(BORON, "4.0.2", in_product=True, updates_enabled=False)
+    decision = policy.decide(device, "4.2.0")
+    assert decision.path is UpgradePath.DEFERRED and decision.then is UpgradePath.HEALER
+    assert decision.eventual is UpgradePath.HEALER and not decision.safe_mode
+    plan = delivery.plan_flash(device, "4.2.0", app_bytes=9_000)
+    assert plan.steps == () and plan.reboots == 0 and plan.downtime_seconds == 0.0
 
 
 def test_plan_json_round_trips_key_figures() -> None:

@@ -625,11 +625,15 @@ def _healing(device: DeviceState, platform: Platform | None, need: _Need, cost_t
             f"running your app, until you update it yourself, which sends {cost_text}.",
         )
     if rule == "updates_disabled":
+        later = {
+            policy.UpgradePath.STUCK: "then it boots in Safe Mode and is not healed",
+            policy.UpgradePath.COMBINED_OTA: f"then the cloud sends {cost_text} with the app in one transfer",
+        }.get(decision.eventual, f"then it boots in Safe Mode while the cloud sends {cost_text}, {reboots}")
         return _Healing(
-            "no",
-            Severity.ERROR,
-            f"It reports updates disabled, so the healer's Device OS update is deferred and it can sit in Safe "
-            f"Mode, not running your app, until updates are enabled again; the update then sends {cost_text}.",
+            "deferred",
+            Severity.ERROR if decision.eventual is policy.UpgradePath.STUCK else Severity.WARNING,
+            f"It reports updates disabled, so it refuses the OTA and keeps running its current app: this build "
+            f"waits until updates are enabled (or forced for a product device); {later}.",
         )
     if rule == "developer_electron":
         return _Healing(
@@ -677,11 +681,10 @@ def _safe_mode(need: _Need, device: DeviceState, device_row: Release, platform: 
     cost_text = _cost_phrase(cost, cellular) if cost else "a Device OS update of unknown size"
     healing = _healing(device, platform, need, cost_text)
     decision = upgrade_decision(device, need.release)
-    consequence = (
-        "flashed over the air it needs a Device OS update first."
-        if decision.path is policy.UpgradePath.COMBINED_OTA
-        else "flashed over the air it boots in Safe Mode (breathing magenta) and does not run the app."
-    )
+    consequence = {
+        policy.UpgradePath.COMBINED_OTA: "flashed over the air it needs a Device OS update first.",
+        policy.UpgradePath.DEFERRED: "it cannot run this build as it is.",
+    }.get(decision.path, "flashed over the air it boots in Safe Mode (breathing magenta) and does not run the app.")
     message = (
         f"{need.phrase(platform)}; {_device_label(device)} runs {device_row.version} (module "
         f"{device_row.module_version}): {consequence} {healing.text}"

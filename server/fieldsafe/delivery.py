@@ -74,7 +74,8 @@ class DeliveryPlan:
     """What a flash or a planned update does to one device.
 
     ``downtime_seconds`` is how long the app does not run; None means indefinitely (a stuck device, or a
-    refused/unknown plan). ``total_bytes`` is everything over the air: the app plus every step.
+    refused/unknown plan). ``total_bytes`` is everything over the air: the app plus every step (a deferred
+    flash counts the app, which the cloud offers; the device applies nothing while updates are disabled).
     """
 
     platform_id: int
@@ -172,6 +173,8 @@ def plan_flash(device: DeviceFacts, needed_release: str, *, app_bytes: int = 0) 
         modules_time = sum(transfer_seconds(s.module.bytes, cellular) for s in steps)
         reboots = 1 + len(steps)
         return plan(steps, reboots, modules_time + reboots * REBOOT_SECONDS)
+    if decision.path is UpgradePath.DEFERRED:
+        return plan((), 0, 0.0)  # the device refuses the OTA: nothing is applied, the current app keeps running
     return plan((), 1, None)  # stuck or unknown: the app is sent, nothing follows
 
 

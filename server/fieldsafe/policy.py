@@ -13,7 +13,7 @@ The rows, first match wins (sources: shared/docs/particle-domain.md §9, fleet-a
 | runs_as_is | runs | documented | the device's own ``>=`` dependency check (§2.1); OTA never downgrades (§9.5) |
 | gen2_cap | stuck | documented | Photon/P1/Electron have no Device OS after 3.3.1 (§9.5) |
 | healer_off | stuck | state file | a per-device override (emulator state / what a user knows of a device) |
-| updates_disabled | stuck | documented | ``System.disableUpdates()`` defers OTA; ``firmware_updates_forced`` overrides it ([ota]) |
+| updates_disabled | deferred | documented | ``System.disableUpdates()``: the device refuses OTA and keeps its app; ``firmware_updates_forced`` overrides it ([ota]) |
 | developer_electron | stuck | reported | Electrons outside a product are not healed, to save cellular data (§9.4) |
 | combined_ota | combined_ota | documented | Gen 3+ on >= 3.1.0 that only needs a newer system part: one transfer, no Safe Mode ([fue]) |
 | product_healer | healer | documented | product devices are healed, one module per reboot ([fue], §9.3) |
@@ -25,6 +25,7 @@ Pure: no network, no editor imports.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -43,6 +44,7 @@ class UpgradePath(StrEnum):
     COMBINED_OTA = "combined_ota"  # app and system part in one transfer, no Safe Mode
     HEALER = "healer"  # Safe Mode, then the cloud sends one missing module per reboot
     STUCK = "stuck"  # Safe Mode, and nothing heals it: the app does not run until someone acts
+    DEFERRED = "deferred"  # updates disabled: the device refuses the OTA and keeps running its current app
     UNKNOWN = "unknown"  # the device's Device OS is unknown: no prediction
     PLANNED = "planned"  # a planned module-by-module update (fieldsafe update-os)
     REFUSED = "refused"  # a planned update that OTA cannot do (downgrade, past the Gen 2 cap)
@@ -78,6 +80,12 @@ class Decision:
     certainty: str  # "documented" | "reported" | "assumed" | "state file"
     reason: str
     source: str
+    then: UpgradePath | None = None  # DEFERRED only: the path the build takes once updates are enabled again
+
+    @property
+    def eventual(self) -> UpgradePath:
+        """The path in the end: a deferred update takes ``then`` once the device enables updates."""
+        return self.then if self.path is UpgradePath.DEFERRED and self.then is not None else self.path
 
     @property
     def safe_mode(self) -> bool:
@@ -174,11 +182,14 @@ POLICY_TABLE: tuple[PolicyRule, ...] = (
     ),
     PolicyRule(
         "updates_disabled",
-        UpgradePath.STUCK,
+        UpgradePath.DEFERRED,
         "documented",
-        "ota-updates.md (System.disableUpdates defers OTA; firmware_updates_forced overrides it)",
+        "ota-updates.md (System.disableUpdates: the device refuses OTA; firmware_updates_forced overrides it)",
         lambda c: not c.device.updates_enabled and not c.device.updates_forced,
-        lambda c: "it reports updates disabled, so the healer's Device OS update is deferred until they are enabled",
+        lambda c: (
+            "it reports updates disabled, so it refuses the OTA and keeps running its current app until "
+            "updates are enabled (or forced)"
+        ),
     ),
     PolicyRule(
         "developer_electron",
@@ -244,7 +255,10 @@ def decide(device: DeviceFacts, needed_release: str) -> Decision:
     case = _case(device, needed_release)
     for row in POLICY_TABLE:
         if row.applies(case):
-            return Decision(row.path, row.rule, row.certainty, row.reason(case), row.source)
+            then = None
+            if row.path is UpgradePath.DEFERRED:
+                then = decide(dataclasses.replace(device, updates_enabled=True), needed_release).path
+            return Decision(row.path, row.rule, row.certainty, row.reason(case), row.source, then)
     raise AssertionError("the last policy row always applies")
 
 
@@ -262,7 +276,7 @@ INTERMEDIATE_HOPS: tuple[tuple[frozenset[int], DeviceOSVersion, DeviceOSVersion]
 
 
 def decide_update(device: DeviceFacts, to_release: str) -> Decision:
-    """Can a planned OTA update take ``device`` to ``to_release``? (REFUSED, RUNS, UNKNOWN, STUCK or PLANNED)"""
+    """Can a planned OTA update take ``device`` to ``to_release``? (REFUSED, RUNS, UNKNOWN, DEFERRED or PLANNED)"""
     case = _case(device, to_release)
     if case.device_row is None:
         return Decision(UpgradePath.UNKNOWN, "release_unknown", "documented", POLICY_TABLE[0].reason(case), "")
@@ -282,7 +296,9 @@ def decide_update(device: DeviceFacts, to_release: str) -> Decision:
         return Decision(UpgradePath.RUNS, "runs_as_is", "documented", f"it already runs {case.device_row.version}", "")
     if not device.updates_enabled and not device.updates_forced:
         row = POLICY_TABLE[4]
-        return Decision(UpgradePath.STUCK, row.rule, row.certainty, row.reason(case), row.source)
+        return Decision(
+            UpgradePath.DEFERRED, row.rule, row.certainty, row.reason(case), row.source, UpgradePath.PLANNED
+        )
     return Decision(
         UpgradePath.PLANNED,
         "planned_update",
