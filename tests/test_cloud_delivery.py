@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from typing import Any
@@ -71,7 +72,8 @@ class _Session:
         self.calls.append({"method": method, "url": url, **kw})
         response = requests.Response()
         response.status_code = 200
-        response._content = json.dumps({"id": "e00f", "status": "Update started", "development": True}).encode()
+        # A body the client reads as it reads a real one (streamed from ``raw``, bounded), not a pre-filled _content.
+        response.raw = io.BytesIO(json.dumps({"id": "e00f", "status": "Update started", "development": True}).encode())
         response.url = url
         return response
 
