@@ -158,6 +158,13 @@ async def test_set_fleet_target_writes_groups_and_rechecks(emulator: EmulatorSer
         assert status
         refreshed = _plain(await session.command("fieldsafe.server.refreshFleet", {}))
         assert refreshed["complete"] and refreshed["listed"] == 1000
+        titles = [
+            getattr(r, "title", None) or getattr(r, "message", None) or ""
+            for reports in session.client.progress_reports.values()
+            for r in reports
+        ]
+        assert any("listing product trackers" in t for t in titles), titles  # $/progress for the listing
+        assert any("page 10 of 10" in t for t in titles), titles
     finally:
         await stop(session)
 

@@ -27,7 +27,13 @@ def fleet_ref(target: FleetTarget) -> TargetRef:
 
 
 def lookup_fleet(
-    client: ParticleCloud, ref: TargetRef, *, offline: bool = False, refresh: bool = False, cancel: Any = None
+    client: ParticleCloud,
+    ref: TargetRef,
+    *,
+    offline: bool = False,
+    refresh: bool = False,
+    cancel: Any = None,
+    progress: Any = None,
 ) -> Lookup:
     """The product's listing: the saved one when fresh (or ``offline``), else listed again; never raises."""
     from fieldsafe import cloud, fleetlisting
@@ -35,7 +41,7 @@ def lookup_fleet(
 
     source = fleetlisting.FleetSource(client.config, cloud=client)
     try:
-        listing = source.get(ref.name, offline=offline, refresh=refresh, cancel=cancel)
+        listing = source.get(ref.name, offline=offline, refresh=refresh, cancel=cancel, progress=progress)
     except fleetlisting.ListingCancelled:
         return Lookup(None, None, cloud.CloudError(f"listing of product '{ref.name}' cancelled"))
     except LookupError as exc:
@@ -43,6 +49,17 @@ def lookup_fleet(
     except cloud.CloudError as exc:
         return Lookup(None, None, exc)
     return lookup_from_listing(listing)
+
+
+def needs_listing(client: ParticleCloud, product: str, *, offline: bool = False, refresh: bool = False) -> bool:
+    """True when :func:`lookup_fleet` would list the product (no fresh complete saved listing): worth a progress."""
+    from fieldsafe import fleetlisting
+
+    if offline:
+        return False
+    source = fleetlisting.FleetSource(client.config, cloud=client)
+    hit = source.cached(product)
+    return refresh or hit is None or not hit.complete or (hit.age_seconds or 0) > source.max_age
 
 
 def lookup_from_listing(listing: Any) -> Lookup:

@@ -48,6 +48,7 @@ class FleetResolver:
         api_url: str | None,
         offline: bool,
         refresh: bool = False,
+        progress: Any = None,
     ) -> Lookup:
         """The product's listing as a Lookup (``listing`` set), or the error; one listing per key at a time."""
         if client is None:
@@ -60,21 +61,54 @@ class FleetResolver:
             return hit[1]
         running = self._inflight.get(key)
         if running is None:
-            running = asyncio.ensure_future(self._list(key, ref, client, offline, refresh))
+            running = asyncio.ensure_future(self._list(key, ref, client, offline, refresh, progress))
             self._inflight[key] = running
         return await asyncio.shield(running)
 
     async def _list(
-        self, key: tuple[str | None, bool, str], ref: TargetRef, client: Any, offline: bool, refresh: bool
+        self,
+        key: tuple[str | None, bool, str],
+        ref: TargetRef,
+        client: Any,
+        offline: bool,
+        refresh: bool,
+        progress: Any = None,
     ) -> Lookup:
+        """List in a worker thread; with ``progress`` (a FeatureProgress factory), pages are reported and the
+        user's cancel (or shutdown) stops the listing."""
+        reporter = None
+        if progress is not None and await asyncio.to_thread(
+            fleetcheck.needs_listing, client, ref.name, offline=offline, refresh=refresh
+        ):
+            reporter = progress()
+            await reporter.begin(f"Listing product {ref.name}")
+        stop = _Stop(self._cancel, reporter)
+
+        def pages(done: int, total: int) -> None:
+            if reporter is not None:
+                reporter.report(f"page {done:,} of {total:,}", round(100 * done / max(total, 1)))
+
         try:
             result = await asyncio.to_thread(
-                fleetcheck.lookup_fleet, client, ref, offline=offline, refresh=refresh, cancel=self._cancel
+                fleetcheck.lookup_fleet, client, ref, offline=offline, refresh=refresh, cancel=stop, progress=pages
             )
         finally:
             self._inflight.pop(key, None)
+            if reporter is not None:
+                reporter.end()
         self._memo[key] = (time.monotonic(), result)
         return result
+
+
+class _Stop:
+    """``is_set()`` for the listing: the server is shutting down, or the user cancelled the progress."""
+
+    def __init__(self, shutdown: threading.Event, reporter: Any) -> None:
+        self.shutdown = shutdown
+        self.reporter = reporter
+
+    def is_set(self) -> bool:
+        return self.shutdown.is_set() or bool(self.reporter is not None and self.reporter.should_stop())
 
 
 async def lookup(ls: Any, project: Any, ref: TargetRef, *, refresh: bool = False) -> Lookup:
@@ -84,7 +118,14 @@ async def lookup(ls: Any, project: Any, ref: TargetRef, *, refresh: bool = False
         client = ls.devices.cloud(options.api_url)
     except cloudmod.CloudError as exc:
         return Lookup(None, None, exc)
-    result = await ls.fleets.fleet(ref, client, api_url=options.api_url, offline=options.offline, refresh=refresh)
+    result = await ls.fleets.fleet(
+        ref,
+        client,
+        api_url=options.api_url,
+        offline=options.offline,
+        refresh=refresh,
+        progress=lambda: ls.progress(f"fieldsafe: listing product {ref.name}"),
+    )
     if result.listing is None and result.error is not None:
         ls.report_failure(result.error, f"listing product '{ref.name}'")
     return result

@@ -153,8 +153,7 @@ class FleetFeature(LanguageFeature):
         from fieldsafe import fleetcheck
 
         ref = fleetcheck.fleet_ref(settings_fleet)
-        async with self.host.progress(f"Listing product {ref.name}"):
-            result = await fleets.lookup(self.host, project, ref, refresh=True)
+        result = await fleets.lookup(self.host, project, ref, refresh=True)  # reports $/progress per page
         await self.host.refresh_pin(project)
         fleet_view = project.target.fleet
         return {
