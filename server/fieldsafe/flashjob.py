@@ -340,13 +340,16 @@ def build_project(
     target: str | None = None,
     settings: Any = None,
     should_stop: Callable[[], bool] = lambda: False,
+    cache: dict[str, Any] | None = None,
 ) -> tuple[Any, Any]:
     """Compile pinned exactly as ``fieldsafe compile`` does: ``(CompileOutcome, Target)``.
 
+    ``cache`` (content key -> CompileOutcome, the language server's compile-on-save results) is reused when
+    the same files were already built for the same release: the binary flashed is the one just checked.
     Raises :class:`BuildError` for a target that cannot be resolved or a project with nothing to compile;
     cloud failures propagate as ``CloudError``.
     """
-    from fieldsafe.compilejob import compile_project, gather_files, has_compile_units
+    from fieldsafe.compilejob import compile_project, content_key, gather_files, has_compile_units
     from fieldsafe.targets import TargetError, resolve_target
 
     try:
@@ -361,9 +364,14 @@ def build_project(
         raise BuildError(
             f"{root}: no source files to compile (.ino, .cpp, .c); pass --binary FILE or the project folder"
         )
-    outcome = compile_project(
-        files, resolved.platform.id, str(resolved.release.version), cloud, should_stop=should_stop
-    )
+    release = str(resolved.release.version)
+    key = content_key(files, resolved.platform.id, release)
+    cached = cache.get(key) if cache is not None else None
+    if cached is not None and cached.ok and cached.binary is not None and cached.module is not None:
+        return cached, resolved
+    outcome = compile_project(files, resolved.platform.id, release, cloud, should_stop=should_stop)
+    if cache is not None and outcome.ok:
+        cache[key] = outcome
     return outcome, resolved
 
 

@@ -556,6 +556,35 @@ async function clickContextMenuItem(page, label) {
   await page.mouse.click(box.x, box.y);
 }
 
+/** The open modal dialog: message, detail and button labels (undefined when none is shown). */
+function modalDialog(page) {
+  return page.evaluate(() => {
+    const box = document.querySelector('.monaco-dialog-box');
+    if (!box || box.offsetParent === null) {
+      return undefined;
+    }
+    const text = (sel) => (box.querySelector(sel)?.innerText || '').replace(/\s+/g, ' ').trim();
+    const buttons = Array.from(box.querySelectorAll('.dialog-buttons .monaco-button')).map((b) => (b.innerText || b.getAttribute('title') || '').trim());
+    return { message: text('.dialog-message-text'), detail: text('.dialog-message-detail'), buttons };
+  });
+}
+
+/** Click the modal dialog's button with this label. */
+async function clickDialogButton(page, label) {
+  const handle = await page.evaluateHandle((want) =>
+    Array.from(document.querySelectorAll('.monaco-dialog-box .dialog-buttons .monaco-button')).find((b) => (b.innerText || '').trim() === want), label);
+  const el = handle.asElement();
+  if (!el) {
+    throw new Error(`no dialog button "${label}"`);
+  }
+  await el.click();
+}
+
+/** Texts of the visible notifications (toasts and the notification center). */
+function notificationTexts(page) {
+  return page.$$eval('.notification-list-item-message', (els) => els.map((e) => e.innerText.replace(/\s+/g, ' ')));
+}
+
 /** Labels of the editor tabs, in order. */
 function tabLabels(page) {
   return page.$$eval('.tabs-container .tab', (tabs) => tabs.map((t) => t.getAttribute('aria-label') || t.innerText));
@@ -985,6 +1014,50 @@ async function main() {
       return `menu had ${labels.length} items; tab "${report.tab}"; "${inspectText.exec(report.text)[0]}"`;
     }, { page });
     await checkFleet(page, ws);
+    // ---- guarded flash (issue 10): the field simulator's ledger says what reached the device ----
+    const fieldLedger = async (device) => (await emulatorAdmin(apiUrl, 'GET', `/__emulator/field/${device}`)).device;
+    await check('Flash to Target Device: a build field-unit-7 would not run is refused in a modal with its cost (nothing sent)', async () => {
+      // The source compiles again (an earlier check saved a compile error into it); the pin is 2.3.1, field-unit-7 runs 0.5.3.
+      writeFileSync(join(ws, 'src', ino), readFileSync(join(EXAMPLE, 'src', ino), 'utf8'));
+      await clickTab(page, ino);
+      await waitFor(`${ino} reloaded without the bad line`, async () => !(await activeEditorText(page)).includes('fieldsafe_e2e_broken'), 15_000);
+      if (!/"particle\.firmwareVersion":\s*"2\.3\.1"/.test(readFileSync(settingsPath, 'utf8'))) {
+        throw new Error('expected the pin 2.3.1 from the earlier checks');
+      }
+      await runCommand(page, 'Fieldsafe: Flash to Target Device');
+      const dialog = await waitFor('the refused-flash modal', () => modalDialog(page), 120_000);
+      await shot(page, '15-flash-refused');
+      if (!/would not run on field-unit-7 .*Device OS 2\.3\.1.*0\.5\.3.*Nothing was sent/.test(dialog.message)) {
+        throw new Error(`unexpected dialog message: ${dialog.message}`);
+      }
+      const labels = dialog.buttons.join(' | ');
+      if (!dialog.buttons.includes('Retarget and rebuild') || !dialog.buttons.some((b) => /^Update Device OS first \(~[\d,]+ KB\)$/.test(b))
+        || !dialog.buttons.includes('Cancel') || dialog.buttons.some((b) => /anyway/i.test(b))) {
+        throw new Error(`unexpected buttons: ${labels}`);
+      }
+      if (!/Safe Mode/.test(dialog.detail)) {
+        throw new Error(`the detail does not state the consequence: ${dialog.detail}`);
+      }
+      const ledger = await fieldLedger('field-unit-7');
+      if (ledger.bytes_total !== 0 || ledger.safe_mode_entries !== 0) {
+        throw new Error(`something reached the device: ${JSON.stringify(ledger)}`);
+      }
+      return `"${dialog.message}" [${labels}]; ledger 0 bytes, 0 Safe Mode`;
+    }, { page });
+
+    await check('Retarget and rebuild: the pin becomes 0.5.3 on disk and the rebuilt app is flashed; the device runs it (no Safe Mode)', async () => {
+      await clickDialogButton(page, 'Retarget and rebuild');
+      await waitFor('particle.firmwareVersion 0.5.3 in .vscode/settings.json on disk', () =>
+        /"particle\.firmwareVersion":\s*"0\.5\.3"/.test(readFileSync(settingsPath, 'utf8')), 30_000);
+      const done = await waitFor('the "Flashed field-unit-7" notification', async () =>
+        (await notificationTexts(page)).find((t) => /Flashed field-unit-7: back online running the new app on Device OS 0\.5\.3/.test(t)), 180_000);
+      await shot(page, '16-flashed');
+      const ledger = await fieldLedger('field-unit-7');
+      if (!(ledger.bytes_app > 0) || ledger.bytes_modules !== 0 || ledger.safe_mode_entries !== 0 || !ledger.running_app || ledger.status === 'safe_mode') {
+        throw new Error(`unexpected ledger after the flash: ${JSON.stringify(ledger)}`);
+      }
+      return `"${done}"; ledger ${ledger.bytes_app} app bytes, ${ledger.reboots} reboot(s), Safe Mode ${ledger.safe_mode_entries}`;
+    }, { page });
     await checkLogs(page);
   } finally {
     if (browser) {

@@ -42,6 +42,7 @@ import {
   type StatusPayload,
   UiCommand,
 } from './protocol';
+import { registerFlash } from './flashPanel';
 import { registerFleet } from './fleetPanel';
 import { devicePickItems, inspectDocumentText, type MenuAction, type PickItem, releasePickItems, statusMenuItems } from './picks';
 import { initializationOptions, readSettings, RESTART_KEYS } from './settings';
@@ -89,6 +90,17 @@ export function activate(context: vscode.ExtensionContext): void {
   register(UiCommand.statusMenu, () => statusMenu());
   onFleetStatus = registerFleet(
     context,
+    {
+      exec,
+      requireProject,
+      status: (uri) => statuses.get(uri),
+      setPin: (uri, version) => setTarget(uri, { version }),
+      log,
+    },
+    register,
+  );
+
+  registerFlash(
     {
       exec,
       requireProject,

@@ -155,6 +155,8 @@ export type MenuAction =
   | 'selectTargetProduct'
   | 'showFleet'
   | 'compileNow'
+  | 'flashToTargetDevice'
+  | 'updateDeviceOs'
   | 'showLogs';
 
 /** Rows of the menu shown when the status bar item is clicked. */
@@ -171,6 +173,8 @@ export function statusMenuItems(status?: StatusPayload): PickItem<MenuAction>[] 
     },
     { label: '$(graph) Show fleet', value: 'showFleet' },
     { label: '$(play) Compile now', value: 'compileNow' },
+    { label: '$(zap) Flash to target device', description: `device: ${dev}`, value: 'flashToTargetDevice' },
+    { label: '$(cloud-upload) Update Device OS on target device…', description: `device: ${dev}`, value: 'updateDeviceOs' },
     { label: '$(output) Open logs', value: 'showLogs' },
   ];
 }

@@ -21,6 +21,8 @@ export const ServerCommand = {
   setFleetTarget: 'fieldsafe.server.setFleetTarget',
   refreshFleet: 'fieldsafe.server.refreshFleet',
   fleetView: 'fieldsafe.server.fleetView',
+  flash: 'fieldsafe.server.flash',
+  updateOs: 'fieldsafe.server.updateOs',
 } as const;
 
 export type ServerCommandId = (typeof ServerCommand)[keyof typeof ServerCommand];
@@ -37,6 +39,8 @@ export const UiCommand = {
   showFleet: 'fieldsafe.showFleet',
   selectTargetProduct: 'fieldsafe.selectTargetProduct',
   selectTargetGroups: 'fieldsafe.selectTargetGroups',
+  flashToTargetDevice: 'fieldsafe.flashToTargetDevice',
+  updateDeviceOs: 'fieldsafe.updateDeviceOs',
 } as const;
 
 export type UiCommandId = (typeof UiCommand)[keyof typeof UiCommand];

@@ -81,7 +81,7 @@ test('status menu offers the actions and shows the current pin/target/fleet', ()
   });
   assert.deepEqual(
     items.map((i) => i.value),
-    ['selectDeviceOsVersion', 'selectTargetDevice', 'selectTargetProduct', 'showFleet', 'compileNow', 'showLogs'],
+    ['selectDeviceOsVersion', 'selectTargetDevice', 'selectTargetProduct', 'showFleet', 'compileNow', 'flashToTargetDevice', 'updateDeviceOs', 'showLogs'],
   );
   assert.equal(items[2].description, 'fleet: trackers: 1,204 devices, floor 2.3.1');
   assert.equal(items[0].description, 'pinned: 5.9.0');

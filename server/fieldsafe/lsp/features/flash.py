@@ -182,7 +182,11 @@ class FlashFeature(LanguageFeature):
         async with progress:
             try:
                 outcome, target = await asyncio.to_thread(
-                    flashjob.build_project, project.root, cloud, should_stop=progress.should_stop
+                    flashjob.build_project,
+                    project.root,
+                    cloud,
+                    should_stop=progress.should_stop,
+                    cache=project.compile_cache,  # compile-on-save results for the same files and pin
                 )
             except flashjob.BuildError as exc:
                 raise JsonRpcInvalidParams(str(exc)) from None
