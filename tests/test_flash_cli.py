@@ -133,3 +133,13 @@ def test_flash_without_binary_compiles_the_pin_first(
     out = capsys.readouterr().out
     assert status == 1 and "Compiled field-tracker for electron against Device OS 2.3.1" in out
     assert "Refused: nothing was sent." in out and _puts(emu) == []
+
+
+def test_check_prints_the_update_fix_as_the_update_os_command(
+    emu: EmulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "field-tracker"
+    shutil.copytree(REPO / "examples" / "field-tracker", root)  # pinned 2.3.1, target field-unit-7 on 0.5.3
+    assert main(["check", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "[FS101]" in out and "    fix: fieldsafe update-os field-unit-7 --to 2.3.1" in out

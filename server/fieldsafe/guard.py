@@ -343,6 +343,19 @@ def update_fix(state: compat.DeviceState, release: str, nbytes: int) -> Fix:
     )
 
 
+def fix_commands(finding: Finding) -> list[str]:
+    """The finding's Device OS update fixes as the command that does it (``fieldsafe update-os DEV --to REL``).
+
+    Why here: FS101's "Update the device first" (compat) and FS602/FS604's update fix mean the same action;
+    the CLI prints it as a command to run, the editor runs it as ``fieldsafe.server.updateOs``.
+    """
+    out = []
+    for fix in finding.fixes:
+        if fix.kind in ("update-device", "update-os") and fix.params.get("device") and fix.params.get("release"):
+            out.append(f"fieldsafe update-os {fix.params['device']} --to {fix.params['release']}")
+    return out
+
+
 def _retarget_fix(state: compat.DeviceState) -> Fix:
     return Fix(
         "retarget",

@@ -47,7 +47,8 @@ async function flashToTarget(deps: FlashDeps, depth: number): Promise<void> {
   const projectUri = deps.requireProject();
   await vscode.workspace.saveAll(false);
   const answer = await decide(deps, projectUri);
-  deps.log.info(`flash decision: ${answer.verdict ?? answer.outcome}: ${answer.summary ?? ''}`);
+  deps.log.info(`flash decision for ${answer.device?.name ?? 'the target device'}: ${answer.verdict ?? answer.outcome}`);
+  deps.log.debug(answer.summary ?? '');
   const failed = buildFailure(answer);
   if (failed) {
     throw new Error(failed);
@@ -88,7 +89,7 @@ async function flashToTarget(deps: FlashDeps, depth: number): Promise<void> {
 async function send(deps: FlashDeps, projectUri: string): Promise<void> {
   const result = await deps.exec<FlashAnswer>(ServerCommand.flash, { projectUri, confirm: true });
   const { ok, text } = flashOutcomeMessage(result);
-  deps.log.info(text);
+  deps.log.info(`flash ${result.outcome ?? 'failed'}`);
   if (ok) {
     void vscode.window.showInformationMessage(`Fieldsafe: ${text}`);
   } else {

@@ -223,7 +223,11 @@ def _print(
             out["floor"] = floor.to_json()  # the lowest release the code compiles on for the target's platform
         print(json.dumps(out, indent=2))
         return
+    from fieldsafe.guard import fix_commands
+
     for f in findings:
         print(f.gcc_line())
+        for command in fix_commands(f):  # FS101's "Update the device first" is this command
+            print(f"    fix: {command}")
     errors = sum(f.severity == Severity.ERROR for f in findings)
     print(f"{len(findings)} finding(s), {errors} error(s)", file=sys.stderr)

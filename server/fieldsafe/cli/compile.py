@@ -170,8 +170,12 @@ def _print_findings(findings: list[Finding], as_json: bool, body: dict[str, Any]
         body = {**body, "findings": [f.to_json() for f in findings]}
         print(json.dumps(body, indent=2))
         return
+    from fieldsafe.guard import fix_commands
+
     for finding in findings:
         print(finding.gcc_line())
+        for command in fix_commands(finding):
+            print(f"    fix: {command}")
 
 
 def _save_to_problem(save_to: str | None) -> str | None:
@@ -208,10 +212,13 @@ def _save(path: Path, data: bytes) -> None:
 def _print_text(
     outcome: CompileOutcome, target_findings: list[Finding], saved: Path | None, asked_save_to: str | None = None
 ) -> None:
+    from fieldsafe.guard import fix_commands
     from fieldsafe.versions import describe_module_version
 
     for finding in [*target_findings, *outcome.findings]:
         print(finding.gcc_line())
+        for command in fix_commands(finding):  # FS101's "Update the device first" is this command
+            print(f"    fix: {command}")
     if not outcome.ok:
         errors = len(outcome.errors)
         print(f"Compile failed: {errors} error{'s' if errors != 1 else ''}.")

@@ -179,13 +179,13 @@ class _ProgressLine:
 
 
 def fix_lines(finding: Finding) -> list[str]:
-    """The finding's fixes as things to run (the update fix is ``fieldsafe update-os``)."""
-    out = []
+    """The finding's fixes; the Device OS update fix is the ``fieldsafe update-os`` command that does it."""
+    from fieldsafe.guard import fix_commands
+
+    commands = fix_commands(finding)
+    out = [f"    fix: {command}" for command in commands]
     for fix in finding.fixes:
-        command = fix.params.get("command")
-        if isinstance(command, list):
-            out.append(f"    fix: fieldsafe {' '.join(str(c) for c in command)}   ({fix.title.split(':')[0]})")
-        else:
+        if fix.kind not in ("update-device", "update-os") or not commands:
             out.append(f"    fix: {fix.title}")
     return out
 
