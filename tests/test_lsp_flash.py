@@ -92,3 +92,50 @@ async def test_fs101_offers_the_planned_update_as_a_code_action(shared: Session)
     command = update[0].command
     assert command.command == "fieldsafe.server.updateOs"
     assert command.arguments[0]["release"] == "2.3.1" and command.arguments[0]["confirm"] == "ask"
+
+
+async def test_confirmed_flash_runs_with_progress_and_the_device_runs_it(
+    shared: Session, emulator: EmulatorServer
+) -> None:
+    root: Path = shared.root  # type: ignore[attr-defined]
+    binary = root / "argon.bin"
+    binary.write_bytes(app_for("argon", "6.1.1"))
+    before = set(shared.client.progress_reports)
+    result = await shared.command(
+        "fieldsafe.server.flash", {"device": "greenhouse-argon", "binaryPath": str(binary), "confirm": True}
+    )
+    assert result["outcome"] == "done" and result["sent"] is True, result["findings"]
+    assert result["deviceAfter"]["deviceOs"] == "6.1.1"
+    if shared.name == "visual_studio_code":  # the Neovim snapshot has no window.workDoneProgress
+        new = [shared.client.progress_reports[t] for t in set(shared.client.progress_reports) - before]
+        flashing = [r for r in new if isinstance(r[0], types.WorkDoneProgressBegin) and "flashing" in r[0].title]
+        assert flashing and isinstance(flashing[0][-1], types.WorkDoneProgressEnd)
+        assert flashing[0][-1].message == "done"
+        assert any(isinstance(x, types.WorkDoneProgressReport) for x in flashing[0])
+
+
+async def test_planned_update_is_cancellable_from_the_progress(shared: Session, emulator: EmulatorServer) -> None:
+    if shared.name != "visual_studio_code":
+        pytest.skip("needs a client with window.workDoneProgress (the Cancel button)")
+    import asyncio
+
+    before = set(shared.client.progress_reports)
+    unknown = await shared.command("fieldsafe.server.updateOs", {"device": "nope", "release": "2.3.1", "confirm": True})
+    assert unknown["outcome"] == "refused" and unknown["findings"][0]["code"] == "FS601"
+    request = asyncio.ensure_future(
+        shared.command("fieldsafe.server.updateOs", {"device": "field-unit-7", "release": "2.3.1", "confirm": True})
+    )
+
+    def updating() -> str | None:
+        for token in set(shared.client.progress_reports) - before:
+            reports = shared.client.progress_reports[token]
+            if isinstance(reports[0], types.WorkDoneProgressBegin) and "updating" in reports[0].title:
+                return str(token)
+        return None
+
+    token = await wait_until(updating, what="the update's progress")
+    shared.client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
+    result = await asyncio.wait_for(request, 60)
+    assert result["outcome"] == "cancelled"
+    assert result["findings"][-1]["code"] == "FS611"
+    assert isinstance(shared.client.progress_reports[token][-1], types.WorkDoneProgressEnd)
