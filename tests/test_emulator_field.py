@@ -199,13 +199,22 @@ def test_developer_electron_is_left_stuck_in_safe_mode(make) -> None:
     assert plan.path == "stuck" and plan.total_bytes == entry["bytes_total"] and plan.downtime_seconds is None
 
 
-def test_updates_disabled_stuck_until_forced(make) -> None:
+def test_updates_disabled_defers_the_flash_until_forced(make) -> None:
+    """policy: updates disabled (not forced) = deferred: the device refuses the OTA and keeps its app."""
     dev = device(13, 13, "4.0.2", product_id=PRODUCT, firmware_updates_enabled=False)
     emu = make(dev)
     app = app_for(13, "4.2.0")
-    flash(emu, dev["id"], app, product=PRODUCT)
+    response = flash(emu, dev["id"], app, product=PRODUCT)
+    assert response.status_code == 200 and response.json()["status"] == "Update started"
     entry = ledger(emu, dev["id"])
-    assert entry["status"] == "safe_mode" and entry["decision"]["rule"] == "updates_disabled"
+    assert entry["status"] == "normal" and entry["running_app"] and entry["app_hash"] is None
+    assert entry["bytes_total"] == 0 and entry["reboots"] == 0 and entry["safe_mode_entries"] == 0
+    assert entry["decision"]["path"] == "deferred" and entry["decision"]["then"] == "healer"
+    assert entry["deferred_updates"] == 1 and entry["update_pending"] is True
+    pending = [e for e in emu.api.events.history() if e.name == "particle/device/updates/pending"]
+    assert [e.data for e in pending] == ["true"]
+    plan = delivery.plan_flash(_facts(dev), "4.2.0", app_bytes=len(app))
+    assert plan.path == "deferred" and plan.steps == () and plan.reboots == 0  # (the plan counts the app's bytes)
     response = requests.put(
         emu.url + f"/v1/products/{PRODUCT}/devices/{dev['id']}",
         headers={"Authorization": f"Bearer {TOKEN}"},
@@ -213,9 +222,18 @@ def test_updates_disabled_stuck_until_forced(make) -> None:
         timeout=10,
     )
     assert response.status_code == 200
+    entry = ledger(emu, dev["id"])  # forced: the pending update goes out and the healer takes it to 4.2.0
+    assert entry["status"] == "normal" and entry["device_os"] == "4.2.0" and entry["update_pending"] is False
+    assert entry["app_hash"] == modules.parse_module(app).sha256_stored and entry["safe_mode_entries"] == 1
+
+
+def test_updates_disabled_defers_a_module_file_too(make) -> None:
+    dev = device(19, 13, "4.0.2", product_id=PRODUCT, development=True, firmware_updates_enabled=False)
+    emu = make(dev)
+    assert flash(emu, dev["id"], _module_file(emu, "4.2.0", 13, "bootloader")).status_code == 200
     entry = ledger(emu, dev["id"])
-    assert entry["status"] == "normal" and entry["device_os"] == "4.2.0"
-    assert entry["safe_mode_entries"] == 1  # one Safe Mode episode, healed once forced
+    assert entry["bytes_total"] == 0 and entry["deferred_updates"] == 1
+    assert {m["name"]: m["version"] for m in entry["modules"]}["bootloader"] == 1101
 
 
 def test_gen2_cap_leaves_a_photon_stuck(make) -> None:

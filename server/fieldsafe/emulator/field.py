@@ -62,6 +62,7 @@ class Ledger:
     downtime: float = 0.0
     down_since: float | None = None
     rejected_modules: int = 0
+    deferred_updates: int = 0
     decision: dict[str, Any] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
 
@@ -82,6 +83,8 @@ class DeviceSim:
     # modules the healer already sent in this Safe Mode episode: a module that travels with another
     # (``sent_with``, the rtl872x prebootloader) stays "missing" until its companion is installed
     healer_sent: set[tuple[str, int, int]] = field(default_factory=set)
+    # an OTA the device refused because updates are disabled: (binary, cause, userid), sent once they are not
+    deferred: tuple[bytes, str, str] | None = None
 
 
 @dataclass(order=True)
@@ -298,11 +301,10 @@ class FieldSimulator:
             if not device.online:
                 raise FieldError(400, "Device is offline", f"{device.name} ({device.id}) is not connected to the cloud")
             sim = self.sim(device)
-            sim.generation += 1
             deps = tuple(_dep_tuple(d) for d in info.dependencies)
+            item: AppImage | Installed
             if info.function_name == "user_part":
-                sim.healer_sent.clear()
-                app = AppImage(
+                item = AppImage(
                     info.sha256_stored,
                     len(binary),
                     info.module_index,
@@ -311,25 +313,57 @@ class FieldSimulator:
                     info.product_id if info.is_product_firmware else None,
                     info.product_version if info.is_product_firmware else None,
                 )
-                self._start_app_ota(device, sim, app, cause, userid)
-                return app
-            releases = catalog().releases_for_module(info.module_version, device.platform_id)
-            module = Installed(
-                _module_name(platform, info),
-                info.function_name,
-                info.module_index,
-                info.module_version,
-                deps,
-                str(releases[0].version) if info.function_name == "system_part" and releases else None,
-                len(binary),
-            )
-            self._start_module_ota(device, sim, module, cause, userid)
-            return module
+            else:
+                item = Installed(
+                    _module_name(platform, info),
+                    info.function_name,
+                    info.module_index,
+                    info.module_version,
+                    deps,
+                    _module_release(device.platform_id, info),
+                    len(binary),
+                )
+            if self._defers(device, sim, item):
+                sim.deferred = (bytes(binary), cause, userid)
+                sim.ledger.deferred_updates += 1
+                self._note(sim, "OTA refused by the device: updates disabled (pending until enabled or forced)")
+                self._publish(device, "particle/device/updates/pending", "true")
+                return item
+            sim.deferred = None
+            sim.generation += 1
+            if isinstance(item, AppImage):
+                sim.healer_sent.clear()
+                self._start_app_ota(device, sim, item, cause, userid)
+            else:
+                self._start_module_ota(device, sim, item, cause, userid)
+            return item
+
+    def _defers(self, device: Device, sim: DeviceSim, item: AppImage | Installed) -> bool:
+        """The policy's ``deferred`` path: updates disabled (not forced), the device refuses the OTA."""
+        from fieldsafe import policy
+
+        if not sim.os_known:
+            return False
+        if isinstance(item, AppImage):
+            needed = self._required_release(device, item.dependencies)
+            if not needed:
+                return False
+            decision = policy.decide(self._facts(device), needed)
+            if decision.path == policy.UpgradePath.DEFERRED:
+                sim.ledger.decision = _decision_json(decision, needed)
+            return decision.path == policy.UpgradePath.DEFERRED
+        if item.release is None:
+            return False
+        return policy.decide_update(self._facts(device), item.release).path == policy.UpgradePath.DEFERRED
 
     def reconsider(self, device: Device) -> None:
-        """Re-run the policy for a device stuck in Safe Mode (its flags changed: it may be healed now)."""
+        """Its flags changed: send an OTA it refused (updates now enabled or forced), re-run the healer policy."""
         with self._wake:
             sim = self.sims.get(device.id)
+            if sim is not None and sim.deferred is not None and device.online:
+                binary, cause, userid = sim.deferred
+                self.deliver(device, binary, cause=cause, userid=userid)  # deferred again if still disabled
+                return
             if sim is None or device.status != "safe_mode" or not device.online or self._has_steps(sim):
                 return
             sim.generation += 1
@@ -488,15 +522,15 @@ class FieldSimulator:
         else:
             raw = policy.decide(self._facts(device), needed)
             decision = _Decision(raw.path, raw.rule, raw.certainty, raw.reason, raw.source, needed)
-        sim.ledger.decision = {
-            "path": decision.path.value,
-            "rule": decision.rule,
-            "certainty": decision.certainty,
-            "reason": decision.reason,
-            "source": decision.source,
-            "needed_release": decision.target,
-        }
+        sim.ledger.decision = _decision_json(decision, decision.target)
         return decision
+
+    def _required_release(self, device: Device, deps: tuple[tuple[str, int, int], ...]) -> str | None:
+        """The lowest release whose system part meets the app's system dependency, met or not (None: none asked)."""
+        system = [v for function, _, v in deps if function == "system_part"]
+        if not system:
+            return None
+        return _release_for(max(system), device.platform_id) or None
 
     def _needed_release(self, device: Device, sim: DeviceSim, deps: tuple[tuple[str, int, int], ...]) -> str | None:
         """The lowest release whose system part meets the unmet system dependency; None = nothing unmet, "" = none."""
@@ -508,12 +542,7 @@ class FieldSimulator:
         system = [v for function, _, v in missing if function == "system_part"]
         if not system:
             return ""
-        wanted = max(system)
-        row = catalog().min_release_for_dependency(wanted, device.platform_id)
-        if row is None:  # no release of this platform has it (e.g. past the Gen 2 cap): the table says why
-            rows = [r for r in catalog().releases(include_prereleases=False) if r.module_version >= wanted]
-            row = min(rows, key=lambda r: (r.module_version, r.version)) if rows else None
-        return str(row.version) if row is not None else ""
+        return _release_for(max(system), device.platform_id)
 
     def _app_unmet(self, sim: DeviceSim) -> list[tuple[str, int, int]]:
         if sim.app is None or not sim.os_known:
@@ -628,6 +657,8 @@ class FieldSimulator:
             "reboots": ledger.reboots,
             "downtime_seconds": round(ledger.downtime_at(now), 3),
             "rejected_modules": ledger.rejected_modules,
+            "deferred_updates": ledger.deferred_updates,
+            "update_pending": sim.deferred is not None,
             "decision": ledger.decision,
             "updating": self._has_steps(sim),
             "history": ledger.history,
@@ -667,6 +698,39 @@ class _Decision:
     reason: str
     source: str
     target: str | None
+
+
+def _release_for(module_version: int, platform_id: int) -> str:
+    """The lowest release whose system module is >= ``module_version`` ("" when none is known)."""
+    row = catalog().min_release_for_dependency(module_version, platform_id)
+    if row is None:  # no release of this platform has it (e.g. past the Gen 2 cap): the table says why
+        rows = [r for r in catalog().releases(include_prereleases=False) if r.module_version >= module_version]
+        row = min(rows, key=lambda r: (r.module_version, r.version)) if rows else None
+    return str(row.version) if row is not None else ""
+
+
+def _module_release(platform_id: int, info: modules.ModuleInfo) -> str | None:
+    """The release a module file belongs to: by system module version, or a bootloader by the table's column."""
+    if info.function_name == "system_part":
+        rows = catalog().releases_for_module(info.module_version, platform_id)
+        return str(rows[0].version) if rows else None
+    if info.function_name == "bootloader" and info.module_index == 0:
+        rows = [r for r in catalog().releases(platform_id) if r.bootloader_version == info.module_version]
+        return str(rows[0].version) if rows else None
+    return None
+
+
+def _decision_json(decision: Any, needed: str | None) -> dict[str, Any]:
+    then = getattr(decision, "then", None)
+    return {
+        "path": decision.path.value,
+        "rule": decision.rule,
+        "certainty": decision.certainty,
+        "reason": decision.reason,
+        "source": decision.source,
+        "needed_release": needed,
+        "then": then.value if then is not None else None,
+    }
 
 
 def _part(module: Installed) -> dict[str, Any]:
