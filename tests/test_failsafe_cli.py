@@ -65,6 +65,9 @@ def env(emu: EmulatorServer, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> 
     return workdir
 
 
+PRIMED: list[bool] = []
+
+
 @pytest.mark.parametrize("endpoint", list(ENDPOINTS))
 @pytest.mark.parametrize("fault", list(FAULT_KINDS))
 def test_cli_fault_matrix_never_passes_and_keeps_fs101(
@@ -75,7 +78,9 @@ def test_cli_fault_matrix_never_passes_and_keeps_fs101(
         make_project(env / "ws")
     (root / "src" / "sensor.ino").write_text(INO + f"// {fault} x {endpoint}\n")
     emu.faults.clear()
-    assert main(["check", str(root)]) == 1  # a live look at field-unit-7 (0.5.3): FS101, and a cached state
+    if not PRIMED:  # once per module: a live look at field-unit-7 (0.5.3) gives FS101 and a cached state
+        assert main(["check", str(root)]) == 1
+        PRIMED.append(True)
     capsys.readouterr()
     emu.faults.add(emu_rule({**ENDPOINTS[endpoint], **FAULT_KINDS[fault]}))
     try:
