@@ -826,6 +826,11 @@ class ParticleCloud:
         ``max_body_bytes``; a short body (truncated) raises inside the retry loop, so it retries too."""
         import requests
 
+        if response.raw is None:  # a response built in memory (a session double, a caching adapter)
+            body = response.content or b""
+            if len(body) > self.max_body_bytes:
+                raise BadResponse(f"the reply from {self.config.host} is larger than the limit; refusing it", url=url)
+            return
         chunks: list[bytes] = []
         size = 0
         for chunk in response.iter_content(64 * 1024):
