@@ -61,6 +61,7 @@ def env(emu: EmulatorServer, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("HOME", str(workdir / "home"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(workdir / "cache"))
     monkeypatch.setattr(cloud, "DEFAULT_SLEEP", lambda _s: None)
+    monkeypatch.chdir(workdir)  # `compile` saves <platform>_firmware_<ms>.bin in the current directory
     (workdir / "home").mkdir(exist_ok=True)
     return workdir
 
