@@ -24,6 +24,10 @@ def test_electron_231_modules_in_install_order_with_dependency_chain() -> None:
     assert [s.index for s in specs] == [0, 3, 1, 2]  # file part1 is module index 3 (particle-domain.md §2.3)
     assert [s.bytes for s in specs] == [15672, 87468, 114012, 123052]
     assert all(s.size_source == "measured (2.3.1)" for s in specs)
+    boron = osmodules.release_modules(BORON, "4.2.0")[-1]
+    argon = osmodules.release_modules(12, "4.2.0")[-1]
+    assert [d[0] for d in boron.dependencies] == ["bootloader", "radio_stack"]
+    assert [d[0] for d in argon.dependencies] == ["radio_stack", "bootloader"]  # swapped on purpose on the Argon
     part3 = specs[-1]
     assert part3.dependencies == (("system_part", 1, 2302), ("bootloader", 0, 1006))
 
@@ -166,7 +170,7 @@ def test_deferred_flash_says_what_happens_once_updates_are_enabled() -> None:
     assert decision.path is UpgradePath.DEFERRED and decision.then is UpgradePath.HEALER
     assert decision.eventual is UpgradePath.HEALER and not decision.safe_mode
     plan = delivery.plan_flash(device, "4.2.0", app_bytes=9_000)
-    assert plan.steps == () and plan.reboots == 0 and plan.downtime_seconds == 0.0
+    assert plan.steps == () and plan.reboots == 0 and plan.downtime_seconds == 0.0 and plan.total_bytes == 0
 
 
 def test_plan_json_round_trips_key_figures() -> None:

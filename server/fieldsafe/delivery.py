@@ -74,8 +74,8 @@ class DeliveryPlan:
     """What a flash or a planned update does to one device.
 
     ``downtime_seconds`` is how long the app does not run; None means indefinitely (a stuck device, or a
-    refused/unknown plan). ``total_bytes`` is everything over the air: the app plus every step (a deferred
-    flash counts the app, which the cloud offers; the device applies nothing while updates are disabled).
+    refused/unknown plan). ``total_bytes`` is everything over the air: the app plus every step (0 for a
+    deferred flash: the device refuses the OTA while updates are disabled, so nothing is sent).
     """
 
     platform_id: int
@@ -148,8 +148,10 @@ def plan_flash(device: DeviceFacts, needed_release: str, *, app_bytes: int = 0) 
     decision = decide(device, needed)
     cellular = device.is_cellular
 
-    def plan(steps: tuple[DeliveryStep, ...], reboots: int, downtime: float | None) -> DeliveryPlan:
-        total = app_bytes + sum(s.module.bytes for s in steps)
+    def plan(
+        steps: tuple[DeliveryStep, ...], reboots: int, downtime: float | None, *, sent: bool = True
+    ) -> DeliveryPlan:
+        total = (app_bytes if sent else 0) + sum(s.module.bytes for s in steps)
         return DeliveryPlan(
             device.platform_id,
             device.release,
@@ -174,7 +176,9 @@ def plan_flash(device: DeviceFacts, needed_release: str, *, app_bytes: int = 0) 
         reboots = 1 + len(steps)
         return plan(steps, reboots, modules_time + reboots * REBOOT_SECONDS)
     if decision.path is UpgradePath.DEFERRED:
-        return plan((), 0, 0.0)  # the device refuses the OTA: nothing is applied, the current app keeps running
+        return plan(
+            (), 0, 0.0, sent=False
+        )  # the device refuses the OTA: nothing is sent, its current app keeps running
     return plan((), 1, None)  # stuck or unknown: the app is sent, nothing follows
 
 

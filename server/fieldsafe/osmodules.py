@@ -255,6 +255,10 @@ def release_modules(platform_id: int, release: str) -> tuple[ModuleSpec, ...]:
         boot_deps = (("bootloader", 2, head[-1].version),) if platform.mcu == "rtl872x" and head else ()
         head += [_with_deps(s, boot_deps) for s in _spec(platform, target, "bootloader", 0, boot)]
     chained = _chain_system_parts(parts, boot)
+    if platform.mcu == "nrf52840" and platform.id != 12:
+        # System part 1 lists the bootloader first and the SoftDevice second; only the Argon swaps them on
+        # purpose (particle-domain.md §2.4, visible in argon-system-part1@4.1.0.bin).
+        chained = [_with_deps(p, tuple(sorted(p.dependencies, key=lambda d: d[0] != "bootloader"))) for p in chained]
     return (*head, *chained)
 
 
