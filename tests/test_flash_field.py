@@ -264,3 +264,18 @@ def test_update_os_uninterrupted_matches_the_plan(
         assert [p["name"] for t in spent["transfers"] for p in t["parts"]] == [s.module.name for s in plan.steps]
         assert spent["bytes_total"] == plan.total_bytes and spent["reboots"] == plan.reboots
         assert spent["device_os"] == "2.3.1"
+
+
+def test_update_os_on_a_product_device_you_do_not_own(
+    cli_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with EmulatorServer(None, [TOKEN], clock=500) as emu:
+        _use(monkeypatch, emu)
+        assert main(["update-os", "north-field-boron", "--to", "4.2.0", "--yes", "--json"]) == 1  # not in /v1/devices
+        assert json.loads(capsys.readouterr().out)["findings"][0]["code"] == "FS601"
+        assert main(["update-os", "north-field-boron", "--product", "31337", "--to", "4.2.0", "--yes", "--json"]) == 0
+        body = json.loads(capsys.readouterr().out)
+        assert body["outcome"] == "done" and body["deviceAfter"]["deviceOs"] == "4.2.0"
+        spent = ledger(emu, "north-field-boron")
+        assert spent["bytes_total"] == body["plan"]["totalBytes"] == body["sentBytes"]
+        assert spent["safe_mode_entries"] == 0 and spent["device_os"] == "4.2.0"

@@ -303,12 +303,16 @@ def run_update(
     step_timeout_s: float | None = None,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    product: str | int | None = None,
 ) -> UpdateResult:
-    """Plan, (confirm), send module by module, resume an interrupted run; never raises CloudError."""
+    """Plan, (confirm), send module by module, resume an interrupted run; never raises CloudError.
+
+    ``product``: a product device you do not own is read, flashed and followed through the product's routes.
+    """
     started = time.monotonic()
     say = progress or (lambda _m, _f: None)
     stop = should_stop or (lambda: False)
-    raw, error = _read(cloud, device_ref)
+    raw, error = _read(cloud, device_ref, product)
     if raw is None:
         unreadable = guard.refuse_unreadable(device_ref, error or "no answer").findings
         return UpdateResult(UpdatePlan(None, to_release, None, unreadable), "refused")
@@ -340,7 +344,7 @@ def run_update(
             report.outcome = result.outcome = "cancelled"
             break
         say(f"step {index + 1}/{len(plan.steps)}: {step.module.name} {step.release}", sent_before / total)
-        outcome = _send_step(cloud, state, step, report, record, modules, result, step_timeout_s, say, stop)
+        outcome = _send_step(cloud, state, step, report, record, modules, result, step_timeout_s, say, stop, product)
         if outcome != "done":
             result.outcome = outcome
             result.findings.append(_not_applied(state, step, outcome, report))
@@ -348,16 +352,18 @@ def run_update(
         sent_before += step.module.bytes
     else:
         result.outcome = "done"
-    result.device_after, _ = _read(cloud, state.device_id)
+    result.device_after, _ = _read(cloud, state.device_id, product)
     if result.outcome == "done":
         record.remove()
     result.elapsed_seconds = time.monotonic() - started
     return result
 
 
-def _read(cloud: cloudmod.ParticleCloud, ref: str) -> tuple[dict[str, Any] | None, str | None]:
+def _read(
+    cloud: cloudmod.ParticleCloud, ref: str, product: str | int | None = None
+) -> tuple[dict[str, Any] | None, str | None]:
     try:
-        return cloud.get_device(ref), None
+        return (cloud.get_product_device(product, ref) if product is not None else cloud.get_device(ref)), None
     except cloudmod.CloudError as exc:
         return None, str(exc)
 
@@ -410,6 +416,7 @@ def _send_step(
     step_timeout_s: float | None,
     say: Progress,
     stop: Callable[[], bool],
+    product: str | int | None = None,
 ) -> str:
     from fieldsafe.flashjob import POLL_SECONDS
 
@@ -423,12 +430,12 @@ def _send_step(
         return "failed"
     if len(data) != step.module.bytes:
         result.findings.append(_size_differs(step, len(data)))
-    events = _open(cloud, state.device_id)
+    events = _open(cloud, state.device_id, product)
     try:
         record.in_flight = report.index
         record.save()  # before the PUT: a kill after sending leaves "in flight", which a resume re-sends
         try:
-            cloud.flash_device(state.device_id, data, filename=filename)
+            cloud.flash_device(state.device_id, data, filename=filename, product=product)
         except cloudmod.CloudError as exc:
             report.outcome = "failed"
             result.findings.append(_fetch_failed(step, exc, sending=True))
@@ -438,7 +445,7 @@ def _send_step(
         expected = delivery.transfer_seconds(len(data), cellular) + delivery.REBOOT_SECONDS
         timeout = step_timeout_s if step_timeout_s is not None else max(60.0, expected * 2 + 60)
         sent_at = time.monotonic()
-        outcome = _wait_applied(cloud, state.device_id, events, sent_at + timeout, POLL_SECONDS, stop)
+        outcome = _wait_applied(cloud, state.device_id, events, sent_at + timeout, POLL_SECONDS, stop, product)
         result.wait_seconds += time.monotonic() - sent_at
     finally:
         if events is not None:
@@ -452,9 +459,11 @@ def _send_step(
     return outcome
 
 
-def _open(cloud: cloudmod.ParticleCloud, device_id: str) -> cloudmod.EventStream | None:
+def _open(
+    cloud: cloudmod.ParticleCloud, device_id: str, product: str | int | None = None
+) -> cloudmod.EventStream | None:
     try:
-        return cloud.open_events(device_id)
+        return cloud.open_events(device_id, product=product)
     except cloudmod.CloudError:
         return None
 
@@ -466,6 +475,7 @@ def _wait_applied(
     deadline: float,
     poll_s: float,
     stop: Callable[[], bool],
+    product: str | int | None = None,
 ) -> str:
     """Applied = ``spark/flash/status success`` then the device back ``online`` (events), or, without a
     stream, a fresh read showing it online again after having been seen offline."""
@@ -494,7 +504,7 @@ def _wait_applied(
                 online_after = True
         if (events is None or events.ended) and time.monotonic() >= next_poll:
             next_poll = time.monotonic() + poll_s
-            raw, _ = _read(cloud, device_id)
+            raw, _ = _read(cloud, device_id, product)
             if raw is not None:
                 online = bool(raw.get("online", raw.get("connected")))
                 seen_offline = seen_offline or not online

@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("device", help="device name or id")
     parser.add_argument("--to", required=True, metavar="RELEASE", help="Device OS release to update to, e.g. 2.3.1")
+    parser.add_argument("--product", help="product id or slug, for a product device you do not own")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, send nothing")
     parser.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -79,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
             state_dir=Path(args.state_dir) if args.state_dir else None,
             step_timeout_s=args.step_timeout,
             progress=line.show,
+            product=args.product,
         )
     finally:
         line.close()

@@ -220,8 +220,11 @@ class FlashFeature(LanguageFeature):
         if release is None:
             raise JsonRpcInvalidParams("release: the Device OS release to update to is required")
         confirm = _confirm(arg)
+        product = arg.get("product")
+        if product is not None and not isinstance(product, str | int):
+            raise JsonRpcInvalidParams(f"product: expected a product id or slug, got {product!r}")
         cloud = self._cloud(project)
-        planned = await asyncio.to_thread(osupdate.run_update, cloud, device, release, execute=False)
+        planned = await asyncio.to_thread(osupdate.run_update, cloud, device, release, execute=False, product=product)
         body = planned.to_json()
         if planned.outcome != "planned" or not confirm:
             return body
@@ -238,6 +241,7 @@ class FlashFeature(LanguageFeature):
                     release,
                     progress=lambda m, f: progress.report(m, None if f is None else round(f * 100)),
                     should_stop=progress.should_stop,
+                    product=product,
                 )
 
             result = await self._run(device, work, progress)
