@@ -86,11 +86,14 @@ def test_evaluate_counts_each_consequence_with_the_policy_table() -> None:
     impact = fleet.evaluate(h, "6.3.4", BORON)
     assert impact.total == 140
     assert impact.runs == 10
-    assert impact.count(fleet.STUCK) == 5 and impact.stuck_rules() == {"updates_disabled": 5}
+    assert impact.count(fleet.DEFERRED) == 5 and impact.stuck_rules() == {}
+    (deferred,) = impact.by_consequence(fleet.DEFERRED)
+    assert deferred.rule == "updates_disabled" and deferred.eventual == fleet.HEALER  # healed once they enable updates
+    assert deferred.os_bytes_each == 0 and deferred.app_bytes_each == 0  # they refuse the OTA: nothing is sent
     assert impact.count(fleet.UNKNOWN) == 3 and impact.count(fleet.OTHER_PLATFORM) == 2
     # healer or combined for the 120 others: the same decision the policy table makes for one device
     one = delivery.plan_flash(policy.DeviceFacts(BORON, "4.0.2", in_product=True, cellular=True), "6.3.4")
-    cohort = next(c for c in impact.cohorts if c.release == "4.0.2" and c.consequence != fleet.STUCK)
+    cohort = next(c for c in impact.cohorts if c.release == "4.0.2" and c.consequence != fleet.DEFERRED)
     assert cohort.rule == one.decision.rule and cohort.os_bytes_each == one.total_bytes - one.app_bytes
     assert cohort.reboots_each == one.reboots and cohort.count == 100
     wifi = next(c for c in impact.cohorts if c.release == "2.3.1" and c.platform_id == BORON)
@@ -111,8 +114,12 @@ def test_allow_healed_policy_changes_ci_but_not_stuck() -> None:
     assert healed.count(fleet.HEALER, fleet.COMBINED_OTA) == 4
     if healed.count(fleet.HEALER):
         assert healed.blocks_ci and not fleet.with_allow_healed(healed, True).blocks_ci
-    stuck = fleet.evaluate(hist_of((raw("2.3.1", firmware_updates_enabled=False), 1)), "4.0.2", BORON)
-    assert fleet.with_allow_healed(stuck, True).blocks_ci
+    deferred = fleet.evaluate(hist_of((raw("2.3.1", firmware_updates_enabled=False), 1)), "4.0.2", BORON)
+    assert deferred.count(fleet.DEFERRED) == 1 and deferred.blocks_ci  # a Safe Mode boot waiting for updates
+    assert not fleet.with_allow_healed(deferred, True).blocks_ci  # ... that the healer then fixes
+    capped = hist_of((raw("2.3.1", platform_id=ELECTRON, firmware_updates_enabled=False), 1))
+    stuck = fleet.evaluate(capped, "4.0.2", ELECTRON)
+    assert stuck.count(fleet.STUCK) == 1 and fleet.with_allow_healed(stuck, True).blocks_ci
 
 
 def test_evaluation_works_on_buckets_not_devices() -> None:

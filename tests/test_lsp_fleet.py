@@ -74,7 +74,7 @@ async def test_fleet_diagnostic_on_the_pin_with_related_product(shared: Session)
     line = _line(root, diag.range.start.line)
     assert line[diag.range.start.character : diag.range.end.character] == '"6.3.4"'
     assert diag.severity == types.DiagnosticSeverity.Error  # stuck devices, healed ones without the policy
-    assert "998 devices" in diag.message and "stuck" in diag.message
+    assert "998 devices" in diag.message and "updates disabled" in diag.message
     assert diag.related_information
     assert all(
         '"fieldsafe.targetProduct"' in _line(root, r.location.range.start.line) for r in diag.related_information
@@ -117,7 +117,7 @@ async def test_hover_on_pin_shows_the_fleet_histogram(shared: Session) -> None:
     value = result.contents.value  # type: ignore[union-attr]
     assert "Fleet trackers: 998 devices, floor 2.3.1" in value
     assert "| Device OS |" in value and "█" in value and "(floor)" in value and "(pin)" in value
-    assert "Pin 6.3.4:" in value and "stuck" in value
+    assert "Pin 6.3.4:" in value and "deferred" in value
 
 
 async def test_status_names_the_fleet(shared: Session) -> None:
@@ -136,7 +136,7 @@ async def test_product_and_group_pickers_and_fleet_view(shared: Session) -> None
     view = _plain(await shared.command("fieldsafe.server.fleetView", {}))
     assert view["devices"] == 998 and view["floor"] == "2.3.1" and view["pin"] == "6.3.4"
     rows = {r["release"]: r for r in view["histogram"]}
-    assert rows["6.3.4"]["pin"] and rows["2.3.1"]["floor"] and rows["2.3.1"]["worst"] == "stuck"
+    assert rows["6.3.4"]["pin"] and rows["2.3.1"]["floor"] and rows["2.3.1"]["worst"] == "deferred"
     assert view["blocksCi"]
     with pytest.raises(Exception, match="product"):
         await shared.command("fieldsafe.server.setFleetTarget", {"product": "../etc"})

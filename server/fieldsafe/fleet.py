@@ -29,14 +29,18 @@ SCHEMA = 2  # the histogram's JSON layout (the on-disk cache refuses other versi
 RUNS = "runs"
 COMBINED_OTA = "combined_ota"
 HEALER = "healer"
+DEFERRED = (
+    "deferred"  # updates disabled: the device refuses the OTA and keeps its app (``Cohort.eventual`` says what then)
+)
 UNKNOWN = "unknown"  # the device reports no Device OS (or one the release table does not know)
 STUCK = "stuck"
 OTHER_PLATFORM = "other_platform"
-CONSEQUENCES = (RUNS, COMBINED_OTA, HEALER, UNKNOWN, STUCK, OTHER_PLATFORM)
+CONSEQUENCES = (RUNS, COMBINED_OTA, HEALER, DEFERRED, UNKNOWN, STUCK, OTHER_PLATFORM)
 CONSEQUENCE_LABELS = {
     RUNS: "runs as is",
     COMBINED_OTA: "combined OTA (no Safe Mode)",
     HEALER: "Safe Mode, healed",
+    DEFERRED: "deferred (updates disabled, keeps its app)",
     UNKNOWN: "Device OS unknown",
     STUCK: "stuck in Safe Mode",
     OTHER_PLATFORM: "another platform",
@@ -366,6 +370,7 @@ class Cohort:
     downtime_seconds: float  # summed over the cohort (cellular and Wi-Fi transfer at different speeds)
     reason: str = ""
     certainty: str = ""
+    eventual: str = ""  # DEFERRED only: the consequence once the device enables updates again
 
     @property
     def os_bytes(self) -> int:
@@ -429,10 +434,16 @@ class Impact:
 
     @property
     def blocks_ci(self) -> bool:
-        """CI fails (exit 1) when any reached device goes to Safe Mode, unless healed updates are allowed."""
-        if self.count(STUCK, OTHER_PLATFORM):
+        """CI fails (exit 1) when any reached device goes to Safe Mode, unless healed updates are allowed.
+
+        A deferred device (updates disabled) counts by what happens once it enables updates: it is a Safe Mode
+        boot waiting to happen, not a device that is fine.
+        """
+        deferred = self.by_consequence(DEFERRED)
+        if self.count(STUCK, OTHER_PLATFORM) or any(c.eventual == STUCK for c in deferred):
             return True
-        return self.count(HEALER) > 0 and not self.allow_healed
+        healed = self.count(HEALER) + sum(c.count for c in deferred if c.eventual == HEALER)
+        return healed > 0 and not self.allow_healed
 
     def by_consequence(self, consequence: str) -> tuple[Cohort, ...]:
         return tuple(c for c in self.cohorts if c.consequence == consequence and c.count)
@@ -466,7 +477,8 @@ def evaluate(
     cohorts: dict[tuple[Any, ...], dict[str, Any]] = {}
     for key, n in hist.buckets.items():
         consequence, plan = _fate(key, row, platform_id, app_bytes, in_product, plans, policy, delivery)
-        ident = (key.platform_id, key.release, consequence, plan.decision.rule if plan is not None else "")
+        eventual = _PATHS.get(str(plan.decision.eventual), STUCK) if consequence == DEFERRED else ""
+        ident = (key.platform_id, key.release, consequence, plan.decision.rule if plan is not None else "", eventual)
         acc = cohorts.setdefault(ident, {"count": 0, "cellular": 0, "stale": 0, "downtime": 0.0, "plan": plan})
         acc["count"] += n
         acc["cellular"] += n if key.cellular else 0
@@ -474,9 +486,9 @@ def evaluate(
         if plan is not None:
             acc["downtime"] += n * _downtime(plan, key, delivery)
     result = []
-    for (pid, release, consequence, rule), acc in cohorts.items():
+    for (pid, release, consequence, rule, eventual), acc in cohorts.items():
         plan = acc["plan"]
-        os_each = (plan.total_bytes - plan.app_bytes) if plan is not None and consequence != STUCK else 0
+        os_each = plan.module_bytes if plan is not None else 0
         result.append(
             Cohort(
                 release=release,
@@ -487,11 +499,12 @@ def evaluate(
                 cellular=acc["cellular"],
                 stale=acc["stale"],
                 os_bytes_each=os_each,
-                app_bytes_each=app_bytes if consequence not in (OTHER_PLATFORM,) else 0,
+                app_bytes_each=app_bytes if consequence not in (OTHER_PLATFORM, DEFERRED) else 0,
                 reboots_each=plan.reboots if plan is not None else 0,
                 downtime_seconds=acc["downtime"],
                 reason=plan.decision.reason if plan is not None else "",
                 certainty=plan.decision.certainty if plan is not None else "",
+                eventual=eventual,
             )
         )
     result.sort(key=lambda c: (_version_order(c.release), CONSEQUENCES.index(c.consequence), c.rule))
@@ -501,7 +514,14 @@ def evaluate(
 # plans are pure functions of the facts and the need: kept across evaluations (floor, options, hover, views)
 _PLANS: dict[tuple[Any, ...], Any] = {}
 _PLANS_MAX = 4096
-_PATHS = {"runs": RUNS, "combined_ota": COMBINED_OTA, "healer": HEALER, "stuck": STUCK, "unknown": UNKNOWN}
+_PATHS = {
+    "runs": RUNS,
+    "combined_ota": COMBINED_OTA,
+    "healer": HEALER,
+    "deferred": DEFERRED,
+    "stuck": STUCK,
+    "unknown": UNKNOWN,
+}  # a path fieldsafe does not know counts as stuck (fail safe)
 
 
 def _fate(

@@ -16,6 +16,7 @@ from fieldsafe.findings import Finding, Fix, Related, Severity, Span
 from fieldsafe.fleet import (
     COMBINED_OTA,
     CONSEQUENCE_LABELS,
+    DEFERRED,
     HEALER,
     OTHER_PLATFORM,
     RUNS,
@@ -97,6 +98,13 @@ def impact_sentence(impact: Impact) -> str:
         parts.append(
             f"{sum(c.count for c in healed):,} boot in Safe Mode and are healed ({span} reboots, {_cost(healed)})"
         )
+    deferred = impact.by_consequence(DEFERRED)
+    if deferred:
+        then = sorted({CONSEQUENCE_LABELS.get(c.eventual, c.eventual) for c in deferred})
+        parts.append(
+            f"{sum(c.count for c in deferred):,} have updates disabled and keep their current app until they enable "
+            f"them (then: {', '.join(then)})"
+        )
     stuck = impact.stuck_rules()
     if stuck:
         why = ", ".join(f"{_rule(r)}: {n:,}" for r, n in sorted(stuck.items()))
@@ -126,6 +134,8 @@ def _severity(impact: Impact) -> Severity:
         return Severity.ERROR
     if worst == HEALER:
         return Severity.WARNING if impact.allow_healed else Severity.ERROR
+    if worst == DEFERRED:
+        return Severity.ERROR if impact.blocks_ci else Severity.WARNING
     if worst in (COMBINED_OTA, UNKNOWN):
         return Severity.WARNING
     return Severity.HINT
@@ -139,6 +149,8 @@ def _cohort_related(c: Cohort, ctx: FleetContext) -> Related:
         detail = f": {c.reboots_each} reboot(s), ~{human_bytes(c.os_bytes_each)} each"
     elif c.consequence == STUCK:
         detail = f" ({_rule(c.rule)})"
+    elif c.consequence == DEFERRED:
+        detail = f" (then: {CONSEQUENCE_LABELS.get(c.eventual, c.eventual)})"
     stale = f"; {c.stale:,} not heard from for {STALE_AFTER_DAYS}+ days" if c.stale else ""
     return Related(f"{_plural(c.count, 'device')} on {version}: {label}{detail}{stale}", ctx.product_span)
 
@@ -157,6 +169,7 @@ def _impact_facts(impact: Impact, ctx: FleetContext, low: Release | None) -> dic
         "combined_ota": impact.count(COMBINED_OTA),
         "healed": impact.count(HEALER),
         "stuck": impact.count(STUCK),
+        "deferred": impact.count(DEFERRED),
         "stuck_rules": impact.stuck_rules(),
         "unknown": impact.count(UNKNOWN),
         "other_platform": impact.count(OTHER_PLATFORM),

@@ -8,7 +8,7 @@
 import type { PickItem } from './picks';
 
 /** Consequence of the pin for a device, worst last (the server's `fieldsafe.fleet.CONSEQUENCES`). */
-export const CONSEQUENCES = ['runs', 'combined_ota', 'healer', 'unknown', 'stuck', 'other_platform'] as const;
+export const CONSEQUENCES = ['runs', 'combined_ota', 'healer', 'deferred', 'unknown', 'stuck', 'other_platform'] as const;
 export type Consequence = (typeof CONSEQUENCES)[number];
 
 /** Theme chart colours per consequence (VS Code's `charts.*` colours follow the user's theme). */
@@ -16,6 +16,7 @@ export const CONSEQUENCE_COLOURS: Record<Consequence, string> = {
   runs: 'var(--vscode-charts-green, #388a34)',
   combined_ota: 'var(--vscode-charts-blue, #1a85ff)',
   healer: 'var(--vscode-charts-orange, #d18616)',
+  deferred: 'var(--vscode-charts-yellow, #cca700)',
   unknown: 'var(--vscode-charts-foreground, #888888)',
   stuck: 'var(--vscode-charts-red, #e51400)',
   other_platform: 'var(--vscode-charts-purple, #652d90)',
