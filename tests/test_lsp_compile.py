@@ -114,7 +114,7 @@ async def test_saves_coalesce_and_newer_save_supersedes(session: Session, emulat
     second = INO.replace("    Serial.begin(9600);", "    Serial.begin(9600);\n    another_undefined();")
     ino.write_text(first)
     session.save(ino_uri)
-    session.save(ino_uri)  # "Save All": coalesced with the first
+    session.save(ino_uri)  # "Save All": the first compile started at once; this one is the trailing run
     await wait_until(lambda: compiles(emulator) >= 1, what="first compile in flight")
     ino.write_text(second)
     session.save(ino_uri)  # supersedes the slow one in flight
@@ -126,10 +126,11 @@ async def test_saves_coalesce_and_newer_save_supersedes(session: Session, emulat
     )
     for params in ino_publishes(session, ino_uri):
         assert not [d for d in params.diagnostics if "undefined_call" in d.message], "a stale result was published"
-    assert compiles(emulator) == 2, "two saves in the coalescing window must cost one compile"
+    assert compiles(emulator) == 2, "saves during a compile must cost one trailing compile"
     if progress_supported(session):
-        await wait_until(lambda: len(ends(session)) >= 2, what="both progresses ended")
-        assert ends(session) == ["cancelled", "done"]
+        await wait_until(lambda: ends(session) and ends(session)[-1] == "done", what="the trailing compile ended")
+        # the overtaken compile (and one overtaken before its upload, when a save lands in that gap) end cancelled
+        assert set(ends(session)[:-1]) == {"cancelled"}, ends(session)
 
 
 async def test_cancel_from_client(session: Session, emulator: EmulatorServer) -> None:

@@ -36,7 +36,7 @@ def test_parse_tcp_accepts_loopback_only() -> None:
         parse_tcp("2087")
 
 
-async def test_scheduler_coalesces_and_supersedes() -> None:
+async def test_scheduler_starts_at_once_and_coalesces_into_one_trailing_run() -> None:
     ran: list[int] = []
     published: list[int] = []
     sched: GenerationScheduler
@@ -48,17 +48,23 @@ async def test_scheduler_coalesces_and_supersedes() -> None:
             published.append(gen)
 
     sched = GenerationScheduler(runner)
-    sched.request(0.05)
-    sched.request(0.05)  # coalesced: the first never runs
-    await asyncio.sleep(0.1)
-    assert ran == [2]
-    sched.request(0.0)  # supersedes generation 2 while it runs
+    sched.request()
+    await asyncio.sleep(0)  # the first run starts without any coalescing window
+    assert ran == [1]
+    for _ in range(9):  # a burst while it runs: one trailing run, with the newest generation
+        sched.request()
     await sched.wait_idle()
-    assert ran == [2, 3] and published == [3]
-    sched.request(0.0)
+    assert ran == [1, 10] and published == [10]  # the overtaken run's result is dropped
+    sched.request(0.05)  # an explicit wait (compileDebounceMs) is honoured when idle; requests in it coalesce
+    sched.request()
+    await asyncio.sleep(0.01)
+    assert ran == [1, 10]
+    await sched.wait_idle()
+    assert ran == [1, 10, 12] and sched.runs == 3
+    sched.request()
     sched.cancel()
     await sched.wait_idle()
-    assert published == [3]
+    assert published == [10, 12]
 
 
 async def test_keyed_debouncer_runs_last_call_per_key() -> None:

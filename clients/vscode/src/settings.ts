@@ -19,7 +19,7 @@ export interface FieldsafeSettings {
 
 export const DEFAULTS: FieldsafeSettings = {
   compileOnSave: true,
-  compileDebounceMs: 300,
+  compileDebounceMs: 0,
   uploadUnsavedBuffers: false,
   offline: false,
   server: { python: '', logLevel: 'info' },

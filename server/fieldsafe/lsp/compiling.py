@@ -47,6 +47,10 @@ class ClientCancelled(Exception):
     """The user pressed Cancel on the progress notification."""
 
 
+class Superseded(Exception):
+    """A newer request overtook this compile; it stopped before its next network step."""
+
+
 def main_source(project: ProjectState, files: list[str]) -> str | None:
     """The file a project summary goes on: the first ``.ino`` (src/ first), else the first ``.cpp``."""
     for suffix in (".ino", ".cpp"):
@@ -103,56 +107,90 @@ class Progress:
 
 
 async def run_compile(ls: FieldsafeServer, project: ProjectState, gen: int) -> None:
-    """One scheduled compile (generation ``gen``); see the module docstring."""
+    """One scheduled compile (generation ``gen``); see the module docstring.
+
+    A cache hit (identical inputs) is answered without any round trip to the client: progress is only
+    created when there is an upload to wait for.
+    """
+    scheduler = project.scheduler
+    assert scheduler is not None
+    await ls.wait_configured()
+    target = await _resolve_target(ls, project)
+    if target is None:  # settings.json unreadable: FS401 is already on it, nothing to compile
+        ls.set_status(project, "failed", "cannot compile: .vscode/settings.json cannot be read")
+        return
+    if isinstance(target, Finding):
+        ls.publish_compile(
+            project, [Located(target, project.settings_uri, place_on_pin(ls, project, [target])[0].range)], []
+        )
+        ls.set_status(project, "failed", target.message)
+        return
+    platform_id, release = target
+    overrides = unsaved_overrides(ls, project) if project.options.upload_unsaved_buffers else None
+    skipped: list[Any] = []
+    try:
+        files = await asyncio.to_thread(compilejob.gather_files, project.root, overrides=overrides, skipped=skipped)
+    except OSError as exc:  # a project file vanished, changed kind or grew between selection and read
+        _cannot_read(ls, project, exc)
+        return
+    report_skipped(ls, project, skipped)
+    key = compilejob.content_key(files, platform_id, release)
+    if not scheduler.is_current(gen):
+        return  # a newer save arrived while the files were read: the trailing run covers it
+    outcome = project.compile_cache.get(key)
+    if outcome is not None:
+        project.last_outcome = outcome
+        ls.publish_outcome(project, outcome, cached=True)
+        return
+    await _upload(ls, project, gen, files, platform_id, release, key)
+
+
+def _cannot_read(ls: FieldsafeServer, project: ProjectState, exc: OSError) -> None:
+    text = f"cannot read {exc.filename or project.root}: {exc.strerror or exc}"
+    ls.window_log_message(types.LogMessageParams(types.MessageType.Error, f"fieldsafe: compile: {text}"))
+    ls.set_status(project, "failed", f"cannot compile: {text}")
+
+
+async def _upload(
+    ls: FieldsafeServer,
+    project: ProjectState,
+    gen: int,
+    files: dict[str, bytes],
+    platform_id: int,
+    release: str,
+    key: str,
+) -> None:
+    """The cloud compile of a run, with progress that always ends (done, cancelled or failed)."""
     scheduler = project.scheduler
     assert scheduler is not None
     progress = Progress(ls, f"fieldsafe: compiling {project.root.name}")
     ending = "failed"
-    key: str | None = None
+    ls.set_status(project, "compiling", f"compiling for {release}")
     await progress.begin()
     try:
-        target = await _resolve_target(ls, project)
-        if target is None:  # settings.json unreadable: FS401 is already on it, nothing to compile
-            ls.set_status(project, "failed", "cannot compile: .vscode/settings.json cannot be read")
-            return
-        if isinstance(target, Finding):
-            ls.publish_compile(
-                project, [Located(target, project.settings_uri, place_on_pin(ls, project, [target])[0].range)], []
-            )
-            ls.set_status(project, "failed", target.message)
-            return
-        platform_id, release = target
-        overrides = unsaved_overrides(ls, project) if project.options.upload_unsaved_buffers else None
-        skipped: list[Any] = []
-        files = await asyncio.to_thread(compilejob.gather_files, project.root, overrides=overrides, skipped=skipped)
-        report_skipped(ls, project, skipped)
-        key = compilejob.content_key(files, platform_id, release)
-        outcome = project.compile_cache.get(key)
-        cached = outcome is not None
-        if outcome is None:
-            ls.set_status(project, "compiling", f"compiling for {release}")
-            progress.report(f"compiling {len(files)} files for Device OS {release}")
-            outcome = await _compile_in_thread(ls, project, files, platform_id, release, gen, progress)
-            _remember(project, key, outcome)
-        else:
-            progress.report("unchanged inputs: reusing the last result")
+        progress.report(f"compiling {len(files)} files for Device OS {release}")
+        outcome = await _compile_in_thread(ls, project, files, platform_id, release, gen, progress)
+        _remember(project, key, outcome)
         if not scheduler.is_current(gen):
             ending = "cancelled"  # superseded while in the thread: never publish a stale result
             return
         project.last_outcome = outcome
-        ls.publish_outcome(project, outcome, cached=cached)
+        ls.publish_outcome(project, outcome)
         ending = "done"
     except asyncio.CancelledError:
         ending = "cancelled"
         raise
+    except Superseded:
+        ending = "cancelled"  # a newer save overtook it; the trailing run publishes
     except ClientCancelled:
         ending = "cancelled"
         ls.set_status(project, "idle", "compile cancelled")
-    except OSError as exc:  # a project file vanished, changed kind or grew between selection and read
-        text = f"cannot read {exc.filename or project.root}: {exc.strerror or exc}"
-        ls.window_log_message(types.LogMessageParams(types.MessageType.Error, f"fieldsafe: compile: {text}"))
-        ls.set_status(project, "failed", f"cannot compile: {text}")
+    except OSError as exc:
+        _cannot_read(ls, project, exc)
     except CloudError as exc:
+        if not scheduler.is_current(gen):
+            ending = "cancelled"
+            return
         ls.report_failure(exc, f"compiling {project.root.name}")
         if isinstance(exc, TokenExpired):
             ls.devices.forget_credentials()  # a new `particle login` is picked up by the next compile
@@ -225,7 +263,9 @@ async def _compile_in_thread(
     try:
         return job.result()
     except compilejob.CompileCancelled:
-        raise ClientCancelled() from None
+        if client_cancel is not None and client_cancel.done():
+            raise ClientCancelled() from None
+        raise Superseded() from None
 
 
 def in_daemon_thread(func: Callable[[], T]) -> asyncio.Future[T]:

@@ -24,7 +24,7 @@ class ServerOptions:
     """Options that change how the server schedules work; the pin itself lives in the project."""
 
     compile_on_save: bool = True
-    compile_debounce_ms: int = 300
+    compile_debounce_ms: int = 0  # a wait before an idle project's compile; saves during one always coalesce
     upload_unsaved_buffers: bool = False
     offline: bool = False
     api_url: str | None = None  # always None: workspace settings never choose the API URL (see API_URL_IGNORED)

@@ -1,14 +1,17 @@
-"""Flycheck-style scheduling on asyncio: coalesce, supersede, generations.
+"""Flycheck-style scheduling on asyncio: start at once, one trailing run, generations.
 
 Why this exists: a cloud compile takes seconds, editors save in bursts ("Save All", format on save)
 and ``didSave`` is a notification the client can never cancel. So the server keeps its own
 bookkeeping, after rust-analyzer's flycheck actor (see docs/lsp.md, "Scheduling"):
 
-* every request bumps a **generation** counter;
-* a request cancels the task of the previous one, whether it is still in its coalescing sleep
-  (then the two saves become one compile) or already compiling (then it is superseded);
-* the runner receives its generation and must publish only while ``is_current(gen)`` holds: a
-  blocking upload running in a worker thread cannot be killed, so its late result is dropped.
+* an idle scheduler **starts the run at once** (no coalescing window: a lone save, and a cache hit,
+  must not wait for saves that never come);
+* a request that arrives while a run is pending or in progress only bumps the **generation** and
+  marks **one trailing run**: however many saves arrive meanwhile, they cost one more run, which
+  starts as soon as the current one ends and sees the latest files;
+* the runner receives its generation and must publish only while ``is_current(gen)`` holds: the run
+  a newer request overtook stops before its next network step (``should_stop``) and its late
+  result is dropped, never published.
 
 Nothing here knows about compiling; the runner is injected, which keeps this unit-testable.
 """
@@ -26,28 +29,38 @@ Runner = Callable[[int], Awaitable[None]]
 
 
 class GenerationScheduler:
-    """One per project. ``request()`` (re)starts the runner after a coalescing delay."""
+    """One per project. ``request()`` starts the runner now, or queues one trailing run."""
 
     def __init__(self, runner: Runner, name: str = "compile") -> None:
         self._runner = runner
         self._name = name
         self._task: asyncio.Task[None] | None = None
+        self._trailing = False
         self.generation = 0
+        self.runs = 0  # runs started (for tests and the benchmark)
 
-    def request(self, delay_s: float) -> int:
-        """Supersede whatever is pending or running and schedule a new run; returns its generation."""
+    def request(self, delay_s: float = 0.0) -> int:
+        """Ask for a run of the newest inputs; returns its generation.
+
+        Idle: start now (after ``delay_s``, 0 unless the user configured a wait). Busy (pending or
+        running): the newest generation makes the current run stale and one trailing run follows it.
+        """
         self.generation += 1
-        gen = self.generation
-        self._cancel_task()
-        self._task = asyncio.get_running_loop().create_task(
-            self._delayed(gen, max(0.0, delay_s)), name=f"{self._name}-{gen}"
-        )
-        return gen
+        if self.busy:
+            self._trailing = True
+        else:
+            self._trailing = False
+            self._task = asyncio.get_running_loop().create_task(
+                self._drain(max(0.0, delay_s)), name=f"{self._name}-{self.generation}"
+            )
+        return self.generation
 
     def cancel(self) -> None:
-        """Cancel the pending/running run and make any in-flight result stale."""
+        """Cancel the pending/running run (and any trailing one) and make any in-flight result stale."""
         self.generation += 1
-        self._cancel_task()
+        self._trailing = False
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
 
     def is_current(self, gen: int) -> bool:
         """True while no newer request (or cancel) has happened since ``gen`` was issued."""
@@ -59,27 +72,27 @@ class GenerationScheduler:
         return self._task is not None and not self._task.done()
 
     async def wait_idle(self) -> None:
-        """Wait until the current task (if any) finished; used by shutdown and tests."""
+        """Wait until the current task (and its trailing run) finished; used by shutdown and tests."""
         while self._task is not None and not self._task.done():
             task = self._task
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(task)
 
-    def _cancel_task(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-
-    async def _delayed(self, gen: int, delay_s: float) -> None:
+    async def _drain(self, delay_s: float) -> None:
         if delay_s:
             await asyncio.sleep(delay_s)
-        if not self.is_current(gen):
-            return
-        try:
-            await self._runner(gen)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # a bug in one run must not kill later runs
-            log.exception("%s run %d failed", self._name, gen)
+        while True:
+            self._trailing = False  # what arrived so far is covered by this run (it reads the newest inputs)
+            gen = self.generation
+            self.runs += 1
+            try:
+                await self._runner(gen)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug in one run must not kill later runs
+                log.exception("%s run %d failed", self._name, gen)
+            if not self._trailing:
+                return
 
 
 class KeyedDebouncer:

@@ -65,6 +65,7 @@ class FieldsafeServer(LanguageServer):
         self.failures_shown: set[str] = set()
         self.config_problems_shown: set[str] = set()
         self.background: set[asyncio.Task[Any]] = set()
+        self.configured = asyncio.Event()  # set once the first workspace/configuration pull is done
         self.features: list[features.LanguageFeature] = []
 
     # ---- client capabilities ---------------------------------------------------------------------
@@ -222,6 +223,13 @@ class FieldsafeServer(LanguageServer):
         await self.refresh_pin(project)
 
     # ---- configuration -----------------------------------------------------------------------------
+
+    async def wait_configured(self, timeout_s: float = 2.0) -> None:
+        """Wait (bounded) for the first configuration pull: a save right after start-up must use the
+        user's options (e.g. ``uploadUnsavedBuffers``), not the defaults."""
+        if not self.configured.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.configured.wait(), timeout_s)
 
     async def pull_configuration(self, projects: list[ProjectState]) -> None:
         """``workspace/configuration`` per project folder (falls back to initializationOptions)."""
@@ -490,7 +498,10 @@ def create_server(*, hard_exit: bool = False) -> FieldsafeServer:
         """initialized: dynamic registrations, options, first pin checks."""
         await ls.register_dynamic()
         projects = ls.registry.all()
-        await ls.pull_configuration(projects)
+        try:
+            await ls.pull_configuration(projects)
+        finally:
+            ls.configured.set()
         await asyncio.gather(*(ls.refresh_pin(p) for p in projects))
         for feature in ls.features:
             await feature.initialized()
