@@ -60,9 +60,8 @@ def setup_logging(level: str, log_file: Path | None) -> None:
     root.setLevel(logging.WARNING)
     logging.getLogger("fieldsafe").setLevel(level.upper())
     logging.getLogger("pygls").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
-    from fieldsafe.cloud import install_log_redaction
-
-    install_log_redaction()
+    # Token redaction: ``fieldsafe.cloud`` installs its filter when it is imported, which is before any
+    # token can exist in this process; importing it here would only slow the start-up.
 
 
 def run(args: argparse.Namespace) -> int:

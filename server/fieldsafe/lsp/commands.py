@@ -14,12 +14,16 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInternalError, JsonRpcInvalidParams
 
-from fieldsafe import compat, platforms
-from fieldsafe.cloud import CloudError
-from fieldsafe.lsp.actions import settings_edit
+from fieldsafe._lazy import lazy_module
 from fieldsafe.lsp.projects import DEVICE_KEY, PIN_KEY, PLATFORM_KEY, ProjectState, path_of
-from fieldsafe.project import ProjectSettingsError, write_setting
-from fieldsafe.versions import DeviceOSVersion, catalog
+
+# loaded when a command first runs, not at server start-up (see fieldsafe._lazy)
+compat = lazy_module("fieldsafe.compat")
+platforms = lazy_module("fieldsafe.platforms")
+cloud = lazy_module("fieldsafe.cloud")
+actions = lazy_module("fieldsafe.lsp.actions")
+projectmod = lazy_module("fieldsafe.project")
+versions = lazy_module("fieldsafe.versions")
 
 if TYPE_CHECKING:
     from fieldsafe.lsp.server import FieldsafeServer
@@ -57,7 +61,7 @@ def _text(arg: dict[str, Any], name: str, pattern: re.Pattern[str], what: str) -
     return value.strip()
 
 
-def _platform_arg(value: Any) -> platforms.Platform:
+def _platform_arg(value: Any) -> Any:
     """A platform name or id from a command argument; unknown ones name the known platforms."""
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise JsonRpcInvalidParams(f"platform: expected a platform name or id such as 'boron', got {value!r}")
@@ -122,7 +126,7 @@ async def list_devices(ls: FieldsafeServer, *args: Any) -> list[dict[str, Any]]:
         devices, _age = await ls.devices.devices(
             api_url=options.api_url if options else None, offline=options.offline if options else False
         )
-    except CloudError as exc:
+    except cloud.CloudError as exc:
         ls.report_failure(exc, "listing devices")
         raise JsonRpcInternalError(str(exc)) from None
     return [device_row(d) for d in devices if isinstance(d, dict)]
@@ -143,9 +147,9 @@ async def list_releases(ls: FieldsafeServer, *args: Any) -> list[dict[str, Any]]
         if project and device
         else None
     )
-    device_os = DeviceOSVersion.try_parse(state.device_os) if state and state.device_os else None
+    device_os = versions.DeviceOSVersion.try_parse(state.device_os) if state and state.device_os else None
     rows = []
-    for release in reversed(catalog().releases(platform_id)):
+    for release in reversed(versions.catalog().releases(platform_id)):
         needs_update = None
         if state is not None and state.platform_id == (platform_id or state.platform_id):
             needs = compat.BuildNeeds(platform_id=state.platform_id, release=str(release.version))
@@ -169,8 +173,12 @@ async def set_target(ls: FieldsafeServer, *args: Any) -> dict[str, Any]:
     project = _project(ls, arg)
     assert project is not None
     version = _text(arg, "version", _VERSION_TEXT, "a Device OS release such as '2.3.1'")
-    if version and DeviceOSVersion.try_parse(version) is not None and catalog().release(version) is None:
-        near = ", ".join(str(r.version) for r in catalog().nearest(version, None))
+    if (
+        version
+        and versions.DeviceOSVersion.try_parse(version) is not None
+        and versions.catalog().release(version) is None
+    ):
+        near = ", ".join(str(r.version) for r in versions.catalog().nearest(version, None))
         raise JsonRpcInvalidParams(f"version: unknown Device OS release {version!r} (nearest: {near})")
     platform = _platform_arg(arg["platform"]).name if arg.get("platform") not in (None, "") else None
     device = _text(arg, "device", _DEVICE_TEXT, "a device name or id")
@@ -182,7 +190,7 @@ async def set_target(ls: FieldsafeServer, *args: Any) -> dict[str, Any]:
     if ls.supports_apply_edit() and project.settings_uri in ls.workspace.text_documents:
         applied = True
         for key, value in changes:  # one request per key: each edit is computed on the text the last one left
-            edit = settings_edit(ls, project, key, value)
+            edit = actions.settings_edit(ls, project, key, value)
             if edit is None:
                 raise JsonRpcInvalidParams(f"{project.settings_path}: cannot be parsed; fix it first")
             result = await ls.workspace_apply_edit_async(
@@ -200,8 +208,8 @@ async def set_target(ls: FieldsafeServer, *args: Any) -> dict[str, Any]:
 
 def _write(project: ProjectState, key: str, value: str) -> None:
     try:
-        write_setting(project.root, key, value)
-    except ProjectSettingsError as exc:
+        projectmod.write_setting(project.root, key, value)
+    except projectmod.ProjectSettingsError as exc:
         raise JsonRpcInvalidParams(str(exc)) from None
 
 

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Generator
 from typing import Any
 
 from lsprotocol import types
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
-
-from fieldsafe.cloud import has_secret, redact
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +32,11 @@ class FieldsafeProtocol(LanguageServerProtocol):
     def _send_data(self, data: Any) -> None:
         if data:
             body = json.dumps(data, default=self._serialize_message)
-            if has_secret(body):
+            # no token can exist in this process before the cloud module is loaded: do not load it for this
+            cloud = sys.modules.get("fieldsafe.cloud")
+            if cloud is not None and cloud.has_secret(body):
                 try:
-                    data = json.loads(redact(body))
+                    data = json.loads(cloud.redact(body))
                 except ValueError:  # a token with a quote in it straddled JSON syntax: send nothing of it
                     log.error("dropped an outgoing message that held the access token")
                     return

@@ -14,23 +14,37 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
-from fieldsafe import __version__, compat
-from fieldsafe.cloud import CloudError
+from fieldsafe import __version__
+from fieldsafe._lazy import lazy_module
 from fieldsafe.findings import Severity
-from fieldsafe.lsp import actions, commands, compiling, features, hover, linting, pin
+from fieldsafe.lsp import commands, features
 from fieldsafe.lsp.config import SECTION, ServerOptions, build_options
-from fieldsafe.lsp.devices import DeviceResolver
 from fieldsafe.lsp.diagnostics import DiagnosticStore, Located, to_diagnostic
 from fieldsafe.lsp.fleets import FleetResolver
 from fieldsafe.lsp.projects import WATCHED_NAMES, ProjectRegistry, ProjectState, path_of
 from fieldsafe.lsp.protocol import FieldsafeProtocol
 from fieldsafe.lsp.scheduler import GenerationScheduler, KeyedDebouncer
-from fieldsafe.project import find_project_root, find_projects
+
+if TYPE_CHECKING:
+    from fieldsafe.cloud import CloudError
+    from fieldsafe.lsp.devices import DeviceResolver
+
+# Start-up budget (issue 12): ``initialize`` is answered before these load; the first handler that
+# needs one imports it (``fieldsafe._lazy``), and ``initialized`` warms them in a thread meanwhile.
+actions = lazy_module("fieldsafe.lsp.actions")
+compiling = lazy_module("fieldsafe.lsp.compiling")
+hover = lazy_module("fieldsafe.lsp.hover")
+linting = lazy_module("fieldsafe.lsp.linting")
+pin = lazy_module("fieldsafe.lsp.pin")
+projectmod = lazy_module("fieldsafe.project")
+compat = lazy_module("fieldsafe.compat")
+WARM_MODULES = ("fieldsafe.lsp.pin", "fieldsafe.lsp.devices", "fieldsafe.cloud", "fieldsafe.lsp.compiling",
+                "fieldsafe.gccout", "requests", "fieldsafe.lsp.linting", "fieldsafe.lsp.hover", "fieldsafe.lsp.actions")  # fmt: skip
 
 log = logging.getLogger("fieldsafe.lsp")
 
@@ -58,7 +72,7 @@ class FieldsafeServer(LanguageServer):
         self.hard_exit = hard_exit  # the process ends at ``exit`` even while a compile thread still runs
         self.registry = ProjectRegistry()
         self.store = DiagnosticStore(self._publish)
-        self.devices = DeviceResolver()
+        self._devices: DeviceResolver | None = None
         self.fleets = FleetResolver()
         self.debouncer = KeyedDebouncer()
         self.init_options: Any = None
@@ -66,7 +80,18 @@ class FieldsafeServer(LanguageServer):
         self.config_problems_shown: set[str] = set()
         self.background: set[asyncio.Task[Any]] = set()
         self.configured = asyncio.Event()  # set once the first workspace/configuration pull is done
+        self.initial_folders: list[str] = []
+        self.warm: asyncio.Future[None] | None = None  # the start-up import warm-up (see _warm_imports)
         self.features: list[features.LanguageFeature] = []
+
+    @property
+    def devices(self) -> DeviceResolver:
+        """The device resolver, created (with the cloud module) on first use, not at start-up."""
+        if self._devices is None:
+            from fieldsafe.lsp.devices import DeviceResolver
+
+            self._devices = DeviceResolver()
+        return self._devices
 
     # ---- client capabilities ---------------------------------------------------------------------
 
@@ -175,7 +200,7 @@ class FieldsafeServer(LanguageServer):
             folder = path_of(folder_uri)
             if folder is None or not folder.is_dir():
                 continue
-            for root in find_projects(folder):
+            for root in projectmod.find_projects(folder):
                 state, new = self.registry.add(root, folder_uri)
                 if new:
                     self._setup(state)
@@ -200,7 +225,7 @@ class FieldsafeServer(LanguageServer):
             return None
         if path.name == "settings.json" and path.parent.name == ".vscode":
             path = path.parent.parent
-        root = find_project_root(path, stop_at=self._folder_of(path))
+        root = projectmod.find_project_root(path, stop_at=self._folder_of(path))
         if root is None:
             return None
         state, new = self.registry.add(root, None)
@@ -477,6 +502,22 @@ class FieldsafeServer(LanguageServer):
                 self.schedule_compile(project)
 
 
+def _warm_imports() -> None:
+    """Import (and load the tables of) what the first pin check and compile need, off the event loop.
+
+    Started when ``initialize`` has been handled, so it overlaps the client's ``initialized`` and the
+    configuration round trips instead of delaying the first diagnostic.
+    """
+    import importlib
+
+    for name in WARM_MODULES:
+        importlib.import_module(name)
+    from fieldsafe import platforms, versions
+
+    versions.catalog()
+    platforms.all_platforms()
+
+
 def create_server(*, hard_exit: bool = False) -> FieldsafeServer:
     """Build the server with every feature registered (capabilities derive from these).
 
@@ -491,17 +532,21 @@ def create_server(*, hard_exit: bool = False) -> FieldsafeServer:
         folders = [f.uri for f in params.workspace_folders or []]
         if not folders and params.root_uri:
             folders = [params.root_uri]
-        ls.discover(folders)
+        ls.initial_folders = folders  # discovered at ``initialized``: the answer to initialize needs no project
+        ls.warm = asyncio.ensure_future(asyncio.to_thread(_warm_imports))  # runs once the answer is sent
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: FieldsafeServer, params: types.InitializedParams) -> None:
         """initialized: dynamic registrations, options, first pin checks."""
+        ls.discover(ls.initial_folders)
         await ls.register_dynamic()
         projects = ls.registry.all()
         try:
             await ls.pull_configuration(projects)
         finally:
             ls.configured.set()
+        if ls.warm is not None:
+            await ls.warm
         await asyncio.gather(*(ls.refresh_pin(p) for p in projects))
         for feature in ls.features:
             await feature.initialized()

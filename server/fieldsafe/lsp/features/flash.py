@@ -19,11 +19,15 @@ from typing import Any
 
 from pygls.exceptions import JsonRpcInternalError, JsonRpcInvalidParams
 
-from fieldsafe import flashjob, osupdate
-from fieldsafe.cloud import CloudError
-from fieldsafe.compilejob import CompileCancelled
+from fieldsafe._lazy import lazy_module
 from fieldsafe.findings import Severity
 from fieldsafe.lsp.features import CommandHandler, FeatureHost, LanguageFeature, object_arg
+
+# the flash/update engines (cloud, delivery plans) load when a command first runs, not at server start-up
+flashjob = lazy_module("fieldsafe.flashjob")
+osupdate = lazy_module("fieldsafe.osupdate")
+cloudmod = lazy_module("fieldsafe.cloud")
+compilejob = lazy_module("fieldsafe.compilejob")
 
 FLASH = "fieldsafe.server.flash"
 UPDATE_OS = "fieldsafe.server.updateOs"
@@ -105,7 +109,7 @@ class FlashFeature(LanguageFeature):
     def _cloud(self, project: Any) -> Any:
         try:
             return self.host.cloud_for(project)
-        except CloudError as exc:
+        except cloudmod.CloudError as exc:
             raise JsonRpcInternalError(str(exc)) from None
 
     async def _after(self, project: Any) -> None:
@@ -190,9 +194,9 @@ class FlashFeature(LanguageFeature):
                 )
             except flashjob.BuildError as exc:
                 raise JsonRpcInvalidParams(str(exc)) from None
-            except CompileCancelled:
+            except compilejob.CompileCancelled:
                 return None, "", {"outcome": "cancelled", "allowed": False, "findings": []}
-            except CloudError as exc:
+            except cloudmod.CloudError as exc:
                 self.host.report_failure(exc, "compiling to flash")
                 raise JsonRpcInternalError(str(exc)) from None
         build = {
