@@ -714,7 +714,8 @@ async function main() {
     }
     if (NOT_INSTALLED) {
       await check('an interpreter without fieldsafe gets a notification with the install command', async () => {
-        const want = `Install with: ${BARE_PYTHON} -m pip install fieldsafe`;
+        // the VSIX carries no wheel and runs outside a checkout: the hint names what pip needs (no index has fieldsafe)
+        const want = `Install with: ${BARE_PYTHON} -m pip install '<fieldsafe checkout or wheel>', naming a clone of the fieldsafe repository`;
         const msg = await waitFor(`a notification containing "${want}"`, async () => {
           const texts = await page.$$eval('.notification-list-item-message', (els) => els.map((e) => e.innerText.replace(/\s+/g, ' ')));
           return texts.find((t) => t.includes(want));

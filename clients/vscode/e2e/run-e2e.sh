@@ -68,6 +68,14 @@ else
   fi
   # npm 11 blocks install scripts unless package.json allowScripts lists them; code-server's
   # postinstall refuses root without unsafe-perm; node-pty runs `npx node-gyp` (needs yes).
+  # node-gyp compiles code-server's native modules against Node's headers: use the ones installed with
+  # this Node (Debian's nodejs ships /usr/include/node) instead of downloading them, and do not rely on
+  # a machine-wide ~/.npmrc `nodedir` (a fresh machine has none).
+  node_prefix=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
+  if [ -z "${npm_config_nodedir:-}" ] && [ -f "$node_prefix/include/node/node.h" ]; then
+    export npm_config_nodedir="$node_prefix"
+  fi
+  echo "node-gyp headers: ${npm_config_nodedir:-downloaded by node-gyp}"
   npm_config_unsafe_perm=true npm_config_yes=true npm ci --foreground-scripts --no-audit --no-fund >npm-ci.log 2>&1 \
     || { tail -n 60 npm-ci.log; die "npm ci in $HERE failed (full log: $HERE/npm-ci.log)"; }
   [ -x node_modules/.bin/code-server ] || die "code-server was not installed"

@@ -7,7 +7,9 @@
  * modules (launch, settings, status, picks) so they are unit-tested without VS Code.
  */
 import * as cp from 'child_process';
+import * as fs from 'fs';
 import * as os from 'os';
+import * as path from 'path';
 import * as vscode from 'vscode';
 import {
   ExecuteCommandRequest,
@@ -27,6 +29,7 @@ import {
   importFailureMessage,
   installCommand,
   type Interpreter,
+  pickInstallSource,
   serverLaunch,
 } from './launch';
 import {
@@ -70,7 +73,35 @@ const inspectChanged = new vscode.EventEmitter<vscode.Uri>();
 /** Tells the fleet view a project's status changed (it re-reads the fleet then). */
 let onFleetStatus: ((status: StatusPayload) => void) | undefined;
 
+/** Where `pip install` gets fieldsafe from (see `pickInstallSource`): decided once, at activation. */
+let installSource: string | undefined;
+
+/** A wheel shipped in `<extension>/server/`, else the checkout the extension runs from (`clients/vscode`). */
+function findInstallSource(extensionPath: string): string {
+  const serverDir = path.join(extensionPath, 'server');
+  let wheels: string[] = [];
+  try {
+    wheels = fs
+      .readdirSync(serverDir)
+      .filter((f) => /^fieldsafe-.*\.whl$/.test(f))
+      .map((f) => path.join(serverDir, f));
+  } catch {
+    // no bundled wheel
+  }
+  const repo = path.resolve(extensionPath, '..', '..');
+  let checkout: string | undefined;
+  try {
+    if (/^name\s*=\s*"fieldsafe"/m.test(fs.readFileSync(path.join(repo, 'pyproject.toml'), 'utf8'))) {
+      checkout = repo;
+    }
+  } catch {
+    // not running from a checkout
+  }
+  return pickInstallSource(wheels, checkout);
+}
+
 export function activate(context: vscode.ExtensionContext): void {
+  installSource = findInstallSource(context.extensionPath);
   log = vscode.window.createOutputChannel(CLIENT_NAME, { log: true });
   statusItem = vscode.window.createStatusBarItem('fieldsafe.status', vscode.StatusBarAlignment.Left, 50);
   statusItem.name = 'Fieldsafe';
@@ -293,7 +324,7 @@ async function reportNotInstalled(interp: Interpreter, message: string): Promise
   const logs = 'Show Logs';
   const choice = await vscode.window.showErrorMessage(message, copy, choose, logs);
   if (choice === copy) {
-    await vscode.env.clipboard.writeText(installCommand(interp));
+    await vscode.env.clipboard.writeText(installCommand(interp, installSource));
     void vscode.window.showInformationMessage('Copied. Run it in a terminal, then run "Fieldsafe: Restart Server".');
   } else if (choice === choose) {
     await vscode.commands.executeCommand('workbench.action.openSettings', 'fieldsafe.server.python');
@@ -313,7 +344,7 @@ async function startServer(): Promise<LanguageClient | undefined> {
 
   const failure = await runImportCheck(interp, folder?.uri.fsPath);
   if (failure) {
-    const message = importFailureMessage(interp, failure);
+    const message = importFailureMessage(interp, failure, installSource);
     log.error(message);
     if (failure.stderr) {
       log.error(failure.stderr.trim());

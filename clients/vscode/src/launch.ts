@@ -102,14 +102,31 @@ export function formatCommand(launch: Launch): string {
   return [launch.command, ...launch.args].map(shellQuote).join(' ');
 }
 
-/** `<python> -m pip install fieldsafe`, quoted for a shell. */
-export function installCommand(interp: Interpreter): string {
-  return formatCommand({ command: interp.command, args: [...interp.prefixArgs, '-m', 'pip', 'install', 'fieldsafe'] });
+/**
+ * What to give `pip install` while fieldsafe is on no package index (`pip install fieldsafe` resolves
+ * nowhere): a wheel shipped inside the extension, or the fieldsafe checkout the extension runs from
+ * (see `pickInstallSource`); otherwise this placeholder, which the hint explains.
+ */
+export const UNKNOWN_SOURCE = '<fieldsafe checkout or wheel>';
+
+/** The install source from what exists next to the extension: a bundled wheel first, then a checkout. */
+export function pickInstallSource(bundledWheels: readonly string[], checkout: string | undefined): string {
+  const wheel = [...bundledWheels].sort().pop();
+  return wheel ?? checkout ?? UNKNOWN_SOURCE;
+}
+
+/** `<python> -m pip install <source>`, quoted for a shell. */
+export function installCommand(interp: Interpreter, source: string = UNKNOWN_SOURCE): string {
+  return formatCommand({ command: interp.command, args: [...interp.prefixArgs, '-m', 'pip', 'install', source] });
 }
 
 /** The text the user needs when fieldsafe is not importable by the chosen interpreter. */
-export function installHint(interp: Interpreter): string {
-  return 'Install with: ' + installCommand(interp);
+export function installHint(interp: Interpreter, source: string = UNKNOWN_SOURCE): string {
+  const hint = 'Install with: ' + installCommand(interp, source);
+  if (source !== UNKNOWN_SOURCE) {
+    return hint;
+  }
+  return `${hint}, naming a clone of the fieldsafe repository or a wheel built from it (fieldsafe is not on a package index yet)`;
 }
 
 const SOURCE_TEXT: Record<InterpreterSource, string> = {
@@ -135,7 +152,11 @@ export interface ImportFailure {
  * Why: "ModuleNotFoundError" and "spawn python3 ENOENT" need different fixes (install the package
  * vs. point the setting at a real interpreter), and users see only this one line.
  */
-export function importFailureMessage(interp: Interpreter, failure: ImportFailure): string {
+export function importFailureMessage(
+  interp: Interpreter,
+  failure: ImportFailure,
+  source: string = UNKNOWN_SOURCE,
+): string {
   const who = formatCommand({ command: interp.command, args: interp.prefixArgs });
   if (failure.errorCode === 'ENOENT' || failure.errorCode === 'EACCES') {
     return (
@@ -145,8 +166,8 @@ export function importFailureMessage(interp: Interpreter, failure: ImportFailure
   }
   const stderr = (failure.stderr ?? '').trim();
   if (/ModuleNotFoundError|No module named/.test(stderr)) {
-    return `Fieldsafe is not installed for ${who} (${describeSource(interp)}). ${installHint(interp)}`;
+    return `Fieldsafe is not installed for ${who} (${describeSource(interp)}). ${installHint(interp, source)}`;
   }
   const lastLine = stderr.split(/\r?\n/).filter((l) => l.trim() !== '').pop() ?? `exit code ${failure.exitCode ?? '?'}`;
-  return `Fieldsafe: "${who} -c 'import fieldsafe'" failed: ${lastLine}. ${installHint(interp)}`;
+  return `Fieldsafe: "${who} -c 'import fieldsafe'" failed: ${lastLine}. ${installHint(interp, source)}`;
 }

@@ -8,6 +8,8 @@ import {
   importCheck,
   importFailureMessage,
   installCommand,
+  pickInstallSource,
+  UNKNOWN_SOURCE,
   installHint,
   serverLaunch,
 } from '../src/launch';
@@ -55,10 +57,15 @@ test('setting expands ~ and ${workspaceFolder}', () => {
   assert.equal(expandPath('~other/x', null, '/home/u'), '~other/x');
 });
 
-test('install hint names the interpreter actually used, quoted for a shell', () => {
+test('install hint names the interpreter actually used and a source pip can install, quoted for a shell', () => {
   const i = chooseInterpreter({ setting: '/opt/My Python/bin/python3' });
-  assert.equal(installHint(i), "Install with: '/opt/My Python/bin/python3' -m pip install fieldsafe");
-  assert.equal(installCommand(chooseInterpreter({})), 'python3 -m pip install fieldsafe');
+  assert.equal(installHint(i, '/src/fieldsafe'), "Install with: '/opt/My Python/bin/python3' -m pip install /src/fieldsafe");
+  assert.equal(installCommand(chooseInterpreter({}), '/src/fieldsafe'), 'python3 -m pip install /src/fieldsafe');
+  // never `pip install fieldsafe`: that name resolves on no package index yet
+  assert.match(installHint(i), /pip install '<fieldsafe checkout or wheel>', naming a clone of the fieldsafe repository/);
+  assert.equal(pickInstallSource(['/x/server/fieldsafe-0.1.0-py3-none-any.whl'], '/repo'), '/x/server/fieldsafe-0.1.0-py3-none-any.whl');
+  assert.equal(pickInstallSource([], '/repo'), '/repo');
+  assert.equal(pickInstallSource([], undefined), UNKNOWN_SOURCE);
   assert.equal(formatCommand({ command: 'a', args: ["it's"] }), "a 'it'\\''s'");
 });
 
@@ -66,7 +73,7 @@ test('missing module message carries the install command', () => {
   const i = chooseInterpreter({});
   const msg = importFailureMessage(i, { exitCode: 1, stderr: "Traceback...\nModuleNotFoundError: No module named 'fieldsafe'\n" });
   assert.match(msg, /not installed/);
-  assert.match(msg, /Install with: python3 -m pip install fieldsafe/);
+  assert.match(msg, /Install with: python3 -m pip install '<fieldsafe checkout or wheel>'/);
 });
 
 test('a missing interpreter says to set fieldsafe.server.python', () => {

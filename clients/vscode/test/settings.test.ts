@@ -8,7 +8,7 @@ const getter = (values: Record<string, unknown>) => (key: string) => values[key]
 test('defaults when nothing is set', () => {
   assert.deepEqual(readSettings(getter({})), DEFAULTS);
   assert.equal(DEFAULTS.compileOnSave, true);
-  assert.equal(DEFAULTS.compileDebounceMs, 300);
+  assert.equal(DEFAULTS.compileDebounceMs, 0);
   assert.equal(DEFAULTS.uploadUnsavedBuffers, false);
 });
 
@@ -45,7 +45,7 @@ test('debounce is rounded and clamped', () => {
   assert.equal(readSettings(getter({ compileDebounceMs: -5 })).compileDebounceMs, 0);
   assert.equal(readSettings(getter({ compileDebounceMs: 12.6 })).compileDebounceMs, 13);
   assert.equal(readSettings(getter({ compileDebounceMs: 1e9 })).compileDebounceMs, 60000);
-  assert.equal(readSettings(getter({ compileDebounceMs: Number.NaN })).compileDebounceMs, 300);
+  assert.equal(readSettings(getter({ compileDebounceMs: Number.NaN })).compileDebounceMs, 0);
 });
 
 test('initializationOptions is a JSON copy of the settings, not the same object', () => {

@@ -25,7 +25,6 @@ from fieldsafe.findings import Severity
 from fieldsafe.lsp import commands, features
 from fieldsafe.lsp.config import SECTION, ServerOptions, build_options
 from fieldsafe.lsp.diagnostics import DiagnosticStore, Located, to_diagnostic
-from fieldsafe.lsp.fleets import FleetResolver
 from fieldsafe.lsp.projects import WATCHED_NAMES, ProjectRegistry, ProjectState, path_of
 from fieldsafe.lsp.protocol import FieldsafeProtocol
 from fieldsafe.lsp.scheduler import GenerationScheduler, KeyedDebouncer
@@ -33,6 +32,7 @@ from fieldsafe.lsp.scheduler import GenerationScheduler, KeyedDebouncer
 if TYPE_CHECKING:
     from fieldsafe.cloud import CloudError
     from fieldsafe.lsp.devices import DeviceResolver
+    from fieldsafe.lsp.fleets import FleetResolver
 
 # Start-up budget (issue 12): ``initialize`` is answered before these load; the first handler that
 # needs one imports it (``fieldsafe._lazy``), and ``initialized`` warms them in a thread meanwhile.
@@ -43,7 +43,7 @@ linting = lazy_module("fieldsafe.lsp.linting")
 pin = lazy_module("fieldsafe.lsp.pin")
 projectmod = lazy_module("fieldsafe.project")
 compat = lazy_module("fieldsafe.compat")
-WARM_MODULES = ("fieldsafe.lsp.pin", "fieldsafe.lsp.devices", "fieldsafe.cloud", "fieldsafe.lsp.compiling",
+WARM_MODULES = ("fieldsafe.lsp.pin", "fieldsafe.lsp.devices", "fieldsafe.cloud", "fieldsafe.lsp.fleets", "fieldsafe.lsp.compiling",
                 "fieldsafe.gccout", "requests", "fieldsafe.lsp.linting", "fieldsafe.lsp.hover", "fieldsafe.lsp.actions")  # fmt: skip
 
 log = logging.getLogger("fieldsafe.lsp")
@@ -73,7 +73,7 @@ class FieldsafeServer(LanguageServer):
         self.registry = ProjectRegistry()
         self.store = DiagnosticStore(self._publish)
         self._devices: DeviceResolver | None = None
-        self.fleets = FleetResolver()
+        self._fleets: FleetResolver | None = None
         self.debouncer = KeyedDebouncer()
         self.init_options: Any = None
         self.failures_shown: set[str] = set()
@@ -92,6 +92,15 @@ class FieldsafeServer(LanguageServer):
 
             self._devices = DeviceResolver()
         return self._devices
+
+    @property
+    def fleets(self) -> FleetResolver:
+        """The fleet resolver (listings, histograms), created on first use, not at start-up."""
+        if self._fleets is None:
+            from fieldsafe.lsp.fleets import FleetResolver
+
+            self._fleets = FleetResolver()
+        return self._fleets
 
     # ---- client capabilities ---------------------------------------------------------------------
 

@@ -21,8 +21,10 @@ from typing import Any
 
 from pygls.exceptions import JsonRpcInternalError, JsonRpcInvalidParams
 
-from fieldsafe.cloud import CloudError
+from fieldsafe._lazy import lazy_module
 from fieldsafe.lsp.features import CommandHandler, FeatureHost, LanguageFeature, object_arg
+
+cloudmod = lazy_module("fieldsafe.cloud")  # loaded when a fleet command runs, not at server start-up
 
 LIST_PRODUCTS = "fieldsafe.server.listProducts"
 LIST_GROUPS = "fieldsafe.server.listGroups"
@@ -72,7 +74,7 @@ class FleetFeature(LanguageFeature):
     def _client(self, project: Any) -> Any:
         try:
             return self.host.cloud_for(project)
-        except CloudError as exc:
+        except cloudmod.CloudError as exc:
             raise JsonRpcInternalError(str(exc)) from None
 
     async def list_products(self, *args: Any) -> dict[str, Any]:
@@ -82,7 +84,7 @@ class FleetFeature(LanguageFeature):
         client = self._client(project)
         try:
             rows = await asyncio.to_thread(client.products)
-        except CloudError as exc:
+        except cloudmod.CloudError as exc:
             self.host.report_failure(exc, "listing products")
             raise JsonRpcInternalError(str(exc)) from None
         out = []
@@ -112,7 +114,7 @@ class FleetFeature(LanguageFeature):
         client = self._client(project)
         try:
             info = await asyncio.to_thread(client.product, product)
-        except CloudError as exc:
+        except cloudmod.CloudError as exc:
             raise JsonRpcInternalError(str(exc)) from None
         counts: dict[str, int] = {}
         fleets = getattr(self.host, "fleets", None)
