@@ -144,3 +144,77 @@ def test_demo_runs_from_an_installed_wheel(tmp_path: Path) -> None:
                           text=True, timeout=300)  # fmt: skip
     assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
     assert "safe to flash" in demo.stdout
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="the emulator's compiler needs g++")
+def test_a_compiler_error_for_a_missing_api_carries_the_api_checks_reason(
+    emu: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """gcc says "did you mean 'Logger'?"; the line also says the release lacks ``Ledger`` and which one has it."""
+    for key, value in _env(emu, tmp_path).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "ledger"
+    (root / "src").mkdir(parents=True)
+    (root / "project.properties").write_text("name=ledger\n")
+    (root / "src" / "a.ino").write_text(
+        '#include "Particle.h"\nvoid setup() {\n    Ledger l = Particle.ledger("x");\n}\nvoid loop() {}\n'
+    )
+    assert main(["compile", str(root), "-p", "boron", "-t", "4.0.2"]) == 1
+    line = next(x for x in capsys.readouterr().out.splitlines() if "[FS301]" in x)
+    assert line.startswith("src/a.ino:3:") and "'Ledger' was not declared" in line
+    assert "fieldsafe [FS201]: `Ledger` needs Device OS 5.8.0 (the 5.x line; 6.x: 6.1.0)" in line
+
+
+def _project(tmp_path: Path, settings: str) -> Path:
+    root = tmp_path / "p"
+    (root / "src").mkdir(parents=True)
+    (root / ".vscode").mkdir()
+    (root / "project.properties").write_text("name=p\n")
+    (root / "src" / "p.ino").write_text("void setup() {}\nvoid loop() {}\n")
+    (root / ".vscode" / "settings.json").write_text(settings)
+    return root
+
+
+@pytest.mark.parametrize("command", ["check", "compile"])
+def test_a_misspelled_pinned_platform_names_the_setting_and_its_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PARTICLE_ACCESS_TOKEN", TOKEN)
+    root = _project(tmp_path, '{"particle.firmwareVersion": "4.0.2", "particle.targetPlatform": "borron"}\n')
+    assert main([command, str(root)]) == 2
+    err = capsys.readouterr().err
+    assert '"particle.targetPlatform" in ' in err and str(root / ".vscode" / "settings.json") in err
+    assert "unknown platform 'borron'; did you mean: boron?" in err
+
+
+def test_reading_a_broken_settings_file_does_not_talk_about_rewriting_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _project(tmp_path, '{"particle.firmwareVersion": "4.0.2",, }\n')
+    assert main(["check", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "settings.json:1:" in err and "rewrite" not in err
+    from fieldsafe.project import ProjectSettingsError, write_setting
+
+    with pytest.raises(ProjectSettingsError, match="will not rewrite a settings file it cannot parse"):
+        write_setting(root, "particle.targetPlatform", "boron")  # where a write was asked for, it is said
+
+
+def test_device_target_text_says_the_release_is_the_devices(
+    emu: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for key, value in _env(emu, tmp_path).items():
+        monkeypatch.setenv(key, value)
+    root = _project(tmp_path, '{"particle.firmwareVersion": "6.3.4", "particle.targetPlatform": "boron"}\n')
+    (root / "src" / "p.ino").write_text('void setup() {\n    Ledger l = Particle.ledger("x");\n}\nvoid loop() {}\n')
+    assert main(["check", str(root), "--target", "device:barn-boron"]) == 1
+    out = capsys.readouterr().out
+    assert "this project targets 4.0.2 (what barn-boron runs)" in out
+
+
+def test_check_help_names_every_target_form(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["check", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "device:NAME" in text and "latest-lts" in text and "FS404" in text and "src/" in text

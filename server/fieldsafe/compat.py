@@ -251,10 +251,16 @@ def _modules_phrase(cost: UpgradeCost) -> str:
     return " + ".join([p for p in (head, *extras) if p]) or "no measured modules"
 
 
-def _cost_phrase(cost: UpgradeCost, cellular: bool) -> str:
-    """Text like ``approx 340 KB over cellular data (3 system parts + bootloader; sizes as of 2.3.1)``."""
+def _cost_phrase(cost: UpgradeCost, cellular: bool, target: str | None = None) -> str:
+    """Text like ``approx 340 KB over cellular data (3 system parts + bootloader; sizes as of 2.3.1)``.
+
+    When the sizes come from another release than ``target`` (the target's modules were never measured),
+    it says so: "sizes of 6.3.4, the closest measured release (5.8.0's are not known)".
+    """
     sources = sorted({m.source_release for m in cost.modules})
     basis = f"; sizes as of {', '.join(sources)}" if sources else ""
+    if target is not None and sources and sources != [target]:
+        basis = f"; sizes of {', '.join(sources)}, the closest measured release ({target}'s are not known)"
     over = " over cellular data" if cellular else ""
     return f"approx {cost.kb} KB{over} ({_modules_phrase(cost)}{basis})"
 
@@ -678,7 +684,8 @@ def _safe_mode(need: _Need, device: DeviceState, device_row: Release, platform: 
             cost = ota_upgrade_cost(device.platform_id, str(device_row.version), str(need.release.version))
         except LookupError:
             cost = None
-    cost_text = _cost_phrase(cost, cellular) if cost else "a Device OS update of unknown size"
+    target_text = str(need.release.version) if need.release is not None else None
+    cost_text = _cost_phrase(cost, cellular, target_text) if cost else "a Device OS update of unknown size"
     healing = _healing(device, platform, need, cost_text)
     decision = upgrade_decision(device, need.release)
     consequence = {

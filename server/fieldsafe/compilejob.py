@@ -16,6 +16,7 @@ so a superseded compile stops before its next network step.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Callable, Mapping
@@ -181,7 +182,9 @@ def compile_project(
         body = cloud.compile(dict(files), platform_id, release)
     except CompileFailed as failure:
         outcome.log = failure.log
-        outcome.findings = parse_build_log(failure.log, outcome.files)
+        outcome.findings = explain_with_api_check(
+            parse_build_log(failure.log, outcome.files), files, platform_id, release
+        )
         return outcome
     outcome.ok = True
     outcome.binary_id = body.get("binary_id")
@@ -192,6 +195,50 @@ def compile_project(
     outcome.binary = cloud.download_binary(body.get("binary_url") or str(outcome.binary_id))
     outcome.findings = _check_binary(outcome)
     return outcome
+
+
+def explain_with_api_check(
+    findings: list[Finding], files: Mapping[str, bytes], platform_id: int, release: str
+) -> list[Finding]:
+    """Put the API check's explanation next to a compiler error on the same line.
+
+    Why: for an API the release lacks, gcc only says "'Ledger' was not declared in this scope; did you
+    mean 'Logger'?", which sends the user after a typo. The API check knows the real reason (it needs
+    Device OS 5.8.0); the compiler error keeps its code and place and carries that reason in its message
+    and facts, in the CLI and the editor alike.
+    """
+    from fieldsafe import apilint
+
+    errors = [f for f in findings if f.code == "FS301" and f.span is not None and f.span.file and f.span.line]
+    if not errors:
+        return findings
+    explained: dict[tuple[str, int], Finding] = {}
+    for rel in sorted({f.span.file for f in errors if f.span is not None and f.span.file}):
+        data = files.get(rel)
+        if data is None:
+            continue
+        try:
+            lints = apilint.lint_source(data.decode("utf-8", errors="replace"), rel, release, platform_id)
+        except ValueError:  # a release the lint cannot parse: the compiler error stands alone
+            continue
+        for lint in lints:
+            if lint.code.startswith("FS2") and lint.severity == Severity.ERROR and lint.span and lint.span.line:
+                explained.setdefault((rel, lint.span.line), lint)
+    out = []
+    for f in findings:
+        lint = explained.get((f.span.file, f.span.line)) if f in errors and f.span is not None else None
+        if lint is None or not f.span:
+            out.append(f)
+            continue
+        out.append(
+            dataclasses.replace(
+                f,
+                message=f"{f.message} (fieldsafe [{lint.code}]: {lint.message})",
+                facts={**f.facts, "api_check": {"code": lint.code, "message": lint.message, **lint.facts}},
+                fixes=f.fixes + lint.fixes,
+            )
+        )
+    return out
 
 
 def _check_stop(should_stop: Callable[[], bool]) -> None:

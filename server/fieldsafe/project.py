@@ -770,8 +770,7 @@ class _JsoncParser:
         line, col = self.lines.position(offset)
         where = f"{self.path or 'settings.json'}:{line}:{col}"
         return ProjectSettingsError(
-            f"{where}: {what}. Fix the JSON at that place (comments and trailing commas are allowed); "
-            "fieldsafe will not rewrite a settings file it cannot parse.",
+            f"{where}: {what}. Fix the JSON at that place (comments and trailing commas are allowed)",
             self.path,
             line,
             col,
@@ -978,7 +977,12 @@ def edit_setting_text(text: str, key: str, value: str, path: Path | None = None)
     """
     encoded = json.dumps(value, ensure_ascii=False)
     member_text = f"{json.dumps(key, ensure_ascii=False)}: {encoded}"
-    doc = _object_doc(text, path)
+    try:
+        doc = _object_doc(text, path)
+    except ProjectSettingsError as exc:  # said only where a write was asked for (check/compile only read)
+        raise ProjectSettingsError(
+            f"{exc}; fieldsafe will not rewrite a settings file it cannot parse", exc.path, exc.line, exc.column
+        ) from None
     nl = _newline_of(text)
     if doc.value is None:
         fresh = "{" + nl + "    " + member_text + nl + "}" + nl

@@ -147,6 +147,7 @@ def _finding_templates(
             macro = platform_guard(use.api, target)
             fixes = (Fix("guard", f"Guard with #if {macro}", {"condition": macro, "macro": macro, "api": use.api,
                                                               "release": str(target)}),) if macro else ()  # fmt: skip
+            msg += _gen2_never(a, platform_id)
             return [Finding("FS203", Severity.ERROR, f"{msg}; this project targets {pname}{reason}{guard_note}", span,
                             {**facts_base, "since": str(a.since), "platform": pname, "rule": rule.clause},
                             fixes, related)]  # fmt: skip
@@ -197,13 +198,34 @@ def _version_finding(
     needed = (
         line_start if (line_start is not None and line_start > base and a.lines) else a.since_for_platform(platform_id)
     )
+    lines = ""
+    later = [(major, start) for major, start in a.lines if start > base]
+    if line_start is None and later:  # the target's line never got it: name the first release of each later line
+        needed = later[0][1]
+        rest = "; ".join(f"{major}.x: {start}" for major, start in later[1:])
+        lines = f" (the {later[0][0]}.x line{'; ' + rest if rest else ''})"
     if a.api == CHRONO_LITERALS:
         msg = (f"chrono literals such as `{use.args or 'ms'}` need Device OS {needed}, whose headers make "
                f"std::chrono_literals visible everywhere (or add `using namespace std::chrono_literals;` with "
                f"<chrono>); this project targets {target}{reason}{guard_note}")  # fmt: skip
     else:
-        msg = f"`{a.api}` needs Device OS {needed}; this project targets {target}{reason}{guard_note}"
+        msg = (f"`{a.api}` needs Device OS {needed}{lines}{_gen2_never(a, platform_id)}; this project targets "
+               f"{target}{reason}{guard_note}")  # fmt: skip
     return Finding("FS201", Severity.ERROR, msg, span, {**facts_base, "since": str(needed)}, fixes, related)
+
+
+def _gen2_never(a: Availability, platform_id: int | None) -> str:
+    """ ", which no Electron can ever run (Gen 2 stops at Device OS 3.3.1)" when that is why it can never build."""
+    from fieldsafe import platforms
+
+    platform = platforms.find(platform_id) if platform_id is not None else None
+    cap = platform.max_release if platform is not None and platform.gen2 else None
+    if cap is None or a.earliest() <= cap:
+        return ""
+    return (
+        f"; no {platform.display_name} can ever get it (Gen 2 devices stop at Device OS {cap}; it arrived in "
+        f"{a.earliest()})"
+    )
 
 
 def _preprocessor_findings(pre: Preprocessed, lines: _Lines, path: str, target: DeviceOSVersion) -> list[Finding]:
