@@ -164,6 +164,15 @@ def test_plan_update_os_refuses_downgrade_and_cap() -> None:
     assert disabled.path is UpgradePath.DEFERRED and disabled.steps == ()
 
 
+def test_updates_disabled_refuses_even_a_compatible_app_and_unreleased_targets_are_refused() -> None:
+    compatible = policy.decide(DeviceFacts(BORON, "6.3.4", updates_enabled=False), "4.0.2")
+    assert compatible.path is UpgradePath.DEFERRED and compatible.then is UpgradePath.RUNS
+    p2 = delivery.plan_update_os(DeviceFacts(P2, "5.8.0"), "6.1.1")  # 6.1.1 was never released for the P2
+    assert p2.path is UpgradePath.REFUSED and p2.decision.rule == "not_for_platform"
+    with pytest.raises(LookupError, match="not released for the Photon 2"):
+        osmodules.release_modules(P2, "6.1.1")
+
+
 def test_deferred_flash_says_what_happens_once_updates_are_enabled() -> None:
     device = DeviceFacts(BORON, "4.0.2", in_product=True, updates_enabled=False)
     decision = policy.decide(device, "4.2.0")

@@ -51,18 +51,29 @@ def test_needs_update_is_refused_without_the_flag_and_priced() -> None:
 
 
 def test_stuck_is_refused_even_with_the_flag() -> None:
-    # Gen 2 cap: an Electron can never run 4.x, nothing heals that
-    raw = device("boron", "2.3.0", updates_enabled=False)
-    binary = app_for("boron", "4.2.0")
-    expected = delivery.plan_flash(guard.device_facts(raw), "4.2.0", app_bytes=len(binary))
+    # A developer Electron: the policy table says nothing heals it (developer_electron)
+    raw = device("electron", "0.5.3")
+    binary = app_for("electron", "2.3.1")
+    expected = delivery.plan_flash(guard.device_facts(raw), "2.3.1", app_bytes=len(binary))
+    assert expected.decision.path == policy.UpgradePath.STUCK
     d = _decide(binary, raw, allow_device_os_update=True)
-    if expected.decision.path == policy.UpgradePath.STUCK:
-        assert d.verdict == guard.Verdict.REFUSE and guard.WOULD_BE_STUCK in codes(d)
-        stuck = next(f for f in d.findings if f.code == guard.WOULD_BE_STUCK)
-        assert "Refused even with --allow-device-os-update" in stuck.message
-        assert any(x.kind == "retarget" and x.params["release"] == "2.3.0" for x in stuck.fixes)
-    else:
-        assert d.verdict == guard.Verdict.SEND_WITH_UPDATE
+    assert d.verdict == guard.Verdict.REFUSE and guard.WOULD_BE_STUCK in codes(d)
+    stuck = next(f for f in d.findings if f.code == guard.WOULD_BE_STUCK)
+    assert "Refused even with --allow-device-os-update" in stuck.message
+    assert any(x.kind == "retarget" and x.params["release"] == "0.5.3" for x in stuck.fixes)
+
+
+def test_updates_disabled_is_refused_with_how_to_enable_them() -> None:
+    # The policy's DEFERRED row: the device refuses every OTA, a compatible app too, so nothing is sent
+    for binary in (app_for("boron", "4.2.0"), app_for("boron", "2.3.0")):
+        raw = device("boron", "2.3.0", product=31337, updates_enabled=False)
+        d = _decide(binary, raw, allow_device_os_update=True)
+        assert d.verdict == guard.Verdict.REFUSE and not d.allowed
+        finding = next(f for f in d.findings if f.code == guard.UPDATES_DISABLED)
+        assert "refuses over-the-air updates" in finding.message and "firmware_updates_forced" in finding.message
+    forced = device("boron", "2.3.0", product=31337, updates_enabled=False)
+    forced["firmware_updates_forced"] = True
+    assert _decide(app_for("boron", "2.3.0"), forced).verdict == guard.Verdict.SEND
 
 
 def test_developer_electron_decision_follows_the_policy_table() -> None:

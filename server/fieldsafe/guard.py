@@ -32,6 +32,7 @@ DEVICE_OFFLINE = "FS605"
 MARKED_DEVELOPMENT = "FS606"
 FLASH_NOT_CONFIRMED = "FS607"
 NOT_AN_APP = "FS608"
+UPDATES_DISABLED = "FS614"
 
 
 class Verdict(StrEnum):
@@ -285,6 +286,8 @@ def decide_flash(
     mark = needs_development_mark(state)
     if state.online is False:
         return FlashDecision(Verdict.REFUSE, (*found, _offline(state)), mark_development=mark, **base)
+    if _updates_disabled(raw_device, state):
+        return FlashDecision(Verdict.REFUSE, (*found, _deferred(state, raw_device)), mark_development=mark, **base)
     if compat.SAFE_MODE not in codes:
         return FlashDecision(Verdict.SEND, found, mark_development=mark, **base)
     needed = requirement.min_release
@@ -407,6 +410,35 @@ def _stuck(state: compat.DeviceState, plan: delivery.DeliveryPlan, needed: str, 
         f"to {state.device_os}.",
         facts=_plan_facts(state, plan, needed),
         fixes=tuple(fixes),
+    )
+
+
+def _updates_disabled(raw: Mapping[str, Any], state: compat.DeviceState) -> bool:
+    """The policy's DEFERRED row: with updates disabled (and not forced) the device refuses every OTA."""
+    facts = device_facts(raw, state)
+    return not facts.updates_enabled and not facts.updates_forced
+
+
+def _deferred(state: compat.DeviceState, raw: Mapping[str, Any]) -> Finding:
+    how = (
+        "set firmware_updates_forced for it (console: Force enable OTA updates) or have the app call "
+        "System.enableUpdates()"
+        if state.in_product
+        else "have the app call System.enableUpdates()"
+    )
+    return Finding(
+        UPDATES_DISABLED,
+        Severity.ERROR,
+        f"{_label(state)} reports updates disabled (System.disableUpdates()), so it refuses over-the-air updates: "
+        f"the flash would not be applied and the device keeps running its current app. Nothing was sent; {how}, "
+        "then flash again.",
+        facts={
+            "device": state.name,
+            "device_id": state.device_id,
+            "firmware_updates_enabled": False,
+            "firmware_updates_forced": bool(raw.get("firmware_updates_forced")),
+            "product_id": state.product,
+        },
     )
 
 

@@ -236,6 +236,8 @@ def release_modules(platform_id: int, release: str) -> tuple[ModuleSpec, ...]:
         )
     if platform.monolithic:
         raise LookupError("Core firmware is monolithic: an app flash carries its own Device OS")
+    if not target.platforms_inferred and platform.id not in target.platform_ids:
+        raise LookupError(f"Device OS {target.version} was not released for the {platform.display_name}")
     boot = bootloader_of(target, platform.id)
     parts = _spec(platform, target, "system_part", None, target.module_version)
     if platform.id == 10 and target.version.base < _ELECTRON_THREE_PARTS_FROM:

@@ -10,10 +10,10 @@ The rows, first match wins (sources: shared/docs/particle-domain.md §9, fleet-a
 | rule | path | certainty | source |
 | --- | --- | --- | --- |
 | release_unknown | unknown | - | the device's release is not in the table |
+| updates_disabled | deferred | documented | ``System.disableUpdates()``: the device refuses any OTA and keeps its app; ``firmware_updates_forced`` overrides it ([ota]) |
 | runs_as_is | runs | documented | the device's own ``>=`` dependency check (§2.1); OTA never downgrades (§9.5) |
 | gen2_cap | stuck | documented | Photon/P1/Electron have no Device OS after 3.3.1 (§9.5) |
 | healer_off | stuck | state file | a per-device override (emulator state / what a user knows of a device) |
-| updates_disabled | deferred | documented | ``System.disableUpdates()``: the device refuses OTA and keeps its app; ``firmware_updates_forced`` overrides it ([ota]) |
 | developer_electron | stuck | reported | Electrons outside a product are not healed, to save cellular data (§9.4) |
 | combined_ota | combined_ota | documented | Gen 3+ on >= 3.1.0 that only needs a newer system part: one transfer, no Safe Mode ([fue]) |
 | product_healer | healer | documented | product devices are healed, one module per reboot ([fue], §9.3) |
@@ -154,6 +154,17 @@ POLICY_TABLE: tuple[PolicyRule, ...] = (
         lambda c: f"the device reports Device OS {c.device.release or '(none)'}, which fieldsafe cannot place",
     ),
     PolicyRule(
+        "updates_disabled",
+        UpgradePath.DEFERRED,
+        "documented",
+        "ota-updates.md (System.disableUpdates: the device refuses OTA; firmware_updates_forced overrides it)",
+        lambda c: not c.device.updates_enabled and not c.device.updates_forced,
+        lambda c: (
+            "it reports updates disabled, so it refuses the OTA and keeps running its current app until "
+            "updates are enabled (or forced)"
+        ),
+    ),
+    PolicyRule(
         "runs_as_is",
         UpgradePath.RUNS,
         "documented",
@@ -179,17 +190,6 @@ POLICY_TABLE: tuple[PolicyRule, ...] = (
         "the device's own policy override",
         lambda c: c.device.healer is False,
         lambda c: "the Safe Mode healer is off for this device, so nothing sends it the missing modules",
-    ),
-    PolicyRule(
-        "updates_disabled",
-        UpgradePath.DEFERRED,
-        "documented",
-        "ota-updates.md (System.disableUpdates: the device refuses OTA; firmware_updates_forced overrides it)",
-        lambda c: not c.device.updates_enabled and not c.device.updates_forced,
-        lambda c: (
-            "it reports updates disabled, so it refuses the OTA and keeps running its current app until "
-            "updates are enabled (or forced)"
-        ),
     ),
     PolicyRule(
         "developer_electron",
@@ -279,10 +279,18 @@ def decide_update(device: DeviceFacts, to_release: str) -> Decision:
     """Can a planned OTA update take ``device`` to ``to_release``? (REFUSED, RUNS, UNKNOWN, DEFERRED or PLANNED)"""
     case = _case(device, to_release)
     if case.device_row is None:
-        return Decision(UpgradePath.UNKNOWN, "release_unknown", "documented", POLICY_TABLE[0].reason(case), "")
+        row = _row("release_unknown")
+        return Decision(UpgradePath.UNKNOWN, row.rule, row.certainty, row.reason(case), row.source)
     if _cap(case):
+        row = _row("gen2_cap")
+        return Decision(UpgradePath.REFUSED, row.rule, row.certainty, row.reason(case), row.source)
+    if not _released_for(case):
         return Decision(
-            UpgradePath.REFUSED, "gen2_cap", "documented", POLICY_TABLE[2].reason(case), POLICY_TABLE[2].source
+            UpgradePath.REFUSED,
+            "not_for_platform",
+            "documented",
+            f"Device OS {case.needed.version} was not released for the {_name(case)}",
+            "fieldsafe's release table (platforms of each release)",
         )
     if case.device_row.module_version > case.needed.module_version:
         return Decision(
@@ -295,7 +303,7 @@ def decide_update(device: DeviceFacts, to_release: str) -> Decision:
     if case.device_row.module_version == case.needed.module_version:
         return Decision(UpgradePath.RUNS, "runs_as_is", "documented", f"it already runs {case.device_row.version}", "")
     if not device.updates_enabled and not device.updates_forced:
-        row = POLICY_TABLE[4]
+        row = _row("updates_disabled")
         return Decision(
             UpgradePath.DEFERRED, row.rule, row.certainty, row.reason(case), row.source, UpgradePath.PLANNED
         )
@@ -306,6 +314,15 @@ def decide_update(device: DeviceFacts, to_release: str) -> Decision:
         "each module is sent on its own and applied once its dependencies are met",
         "particle-domain.md §2.1, §9.5 (upgrade order)",
     )
+
+
+def _row(rule: str) -> PolicyRule:
+    return next(row for row in POLICY_TABLE if row.rule == rule)
+
+
+def _released_for(case: Case) -> bool:
+    """The table lists the platform for the release (rows whose platforms were inferred count as listed)."""
+    return case.needed.platforms_inferred or case.device.platform_id in case.needed.platform_ids
 
 
 def intermediate_releases(platform_id: int, from_release: str, to_release: str) -> tuple[str, ...]:
