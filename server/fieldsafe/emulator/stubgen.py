@@ -450,7 +450,7 @@ class Renderer:
                 if not qname and name in stubtext.REAL_FUNCTIONS:
                     lines.append(stubtext.REAL_FUNCTIONS[name])
                     continue
-                lines += self._callable(name, fn, member=False)
+                lines += self._callable(name, fn, member=False, checked=True)
             if lines:
                 out.append(_wrap(qname, "\n".join(lines)))
         for qname, sc in self.model.scopes.items():
@@ -569,7 +569,7 @@ class Renderer:
                     f"template <class R, class P, class... A> {ANY} {name}(std::chrono::duration<R, P>, A&&...) const"
                     " = delete;"
                 )
-            lines += self._callable(name, m, member=True)
+            lines += self._callable(name, self._inherited_arity(sc, name, m), member=True, checked=True)
         for name in sorted(self.extra_methods.get(sc.qname, set()) - set(sc.methods)):
             lines += self._callable(name, Method((0, -1)), member=True)
         for name, static in sorted(sc.fields.items()):
@@ -578,10 +578,44 @@ class Renderer:
             lines.append(f"{'static ' if static else ''}{ANY} {name};")
         return [indent + line for line in lines]
 
-    def _callable(self, name: str, m: Method, member: bool) -> list[str]:
+    def _inherited_arity(self, sc: Scope, name: str, m: Method) -> Method | None:
+        """The arity range of ``name`` over ``sc`` and its bases (a base's overloads may be
+        brought in by a ``using`` the index does not record); None when a hand-written core base
+        (``Print``, ``Stream``...) has the name, whose overloads we do not count."""
+        lo, hi = m.arity
+        seen: set[str] = set()
+        todo = list(sc.bases)
+        scope = sc.qname.rpartition("::")[0]
+        while todo:
+            base_name = todo.pop()
+            base = self.model.resolve(base_name, scope)
+            if base is None:
+                if name in stubtext.HAND_MEMBERS.get(base_name.split("<")[0].split("::")[-1], ()):
+                    return None
+                continue
+            if base.qname in seen:
+                continue
+            seen.add(base.qname)
+            if base.short in stubtext.CORE_CLASSES and name in stubtext.HAND_MEMBERS.get(base.short, ()):
+                return None
+            other = base.methods.get(name)
+            if other is not None:
+                lo, hi = min(lo, other.arity[0]), _max_arity(hi, other.arity[1])
+            todo += base.bases
+        return Method((lo, hi), m.static, m.template)
+
+    def _callable(self, name: str, m: Method | None, member: bool, checked: bool = False) -> list[str]:
+        """A variadic template (arity-checked when ``checked`` and the range is known) + a braced-list overload."""
+        if m is None:
+            m, checked = Method((0, -1)), False
         static = "static " if member and m.static else ""
         const = " const" if member and not m.static else ""
         tparams = "class... FsM, class... A" if m.template else "class... A"
+        lo, hi = m.arity
+        if checked and (lo > 0 or hi >= 0):
+            cond = " && ".join(c for c in (f"(sizeof...(A) >= {lo})" if lo > 0 else "",
+                                           f"(sizeof...(A) <= {hi})" if hi >= 0 else "") if c)  # fmt: skip
+            tparams += f", typename fs_arity_matches_device_os<{cond}>::type = 0"
         out = [f"template <{tparams}> {static}{ANY} {name}(A&&...){const} {{ return {ANY}(); }}"]
         hi = m.arity[1]
         n = _MAX_BRACE_ARGS if hi < 0 else min(hi, _MAX_BRACE_ARGS)

@@ -24,6 +24,9 @@ template <bool B, class T = void> struct fs_enable_if {};
 template <class T> struct fs_enable_if<true, T> { typedef T type; };
 template <class A, class B> struct fs_same { static const bool value = false; };
 template <class A> struct fs_same<A, A> { static const bool value = true; };
+// the argument count of a Device OS call must be in the index's arity range for that name
+template <bool Ok> struct fs_arity_matches_device_os {};
+template <> struct fs_arity_matches_device_os<true> { typedef int type; };
 template <class T> struct fs_decay { typedef T type; };
 template <class T> struct fs_decay<T&> { typedef T type; };
 template <class T> struct fs_decay<T&&> { typedef T type; };
