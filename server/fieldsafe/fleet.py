@@ -559,7 +559,10 @@ def _fate(
             _PLANS.clear()
         _PLANS[(memo, platform_id, needed.version, app_bytes, in_product)] = plan
     plans[memo] = plan
-    return _PATHS.get(str(plan.decision.path), STUCK), plan
+    consequence = _PATHS.get(str(plan.decision.path), STUCK)
+    if consequence == DEFERRED and plan.decision.eventual is policy.UpgradePath.RUNS:
+        consequence = RUNS  # updates disabled, but the app runs as is whenever it arrives: nothing to fix
+    return consequence, plan
 
 
 def _downtime(plan: Any, key: DeviceKey, delivery: Any) -> float:

@@ -135,10 +135,19 @@ def _decide(impact: Any, listing: Any, args: argparse.Namespace, product_platfor
     stuck = impact.count(fleet.STUCK, fleet.OTHER_PLATFORM)
     if stuck:
         reasons.append(f"{stuck:,} reached device(s) would be stuck in Safe Mode, not running the app")
-    updating = impact.count(fleet.COMBINED_OTA, fleet.HEALER, fleet.UNKNOWN)
-    if updating and not args.allow_device_os_update:
+    deferred = impact.by_consequence(fleet.DEFERRED)  # updates disabled: judged by what happens once enabled
+    later_stuck = sum(c.count for c in deferred if c.eventual == fleet.STUCK)
+    if later_stuck:
         reasons.append(
-            f"{updating:,} reached device(s) would not run it as is (Device OS update or unknown Device OS); "
+            f"{later_stuck:,} reached device(s) have updates disabled and would be stuck in Safe Mode once they "
+            "enable them"
+        )
+    waiting = sum(c.count for c in deferred if c.eventual != fleet.STUCK)
+    updating = impact.count(fleet.COMBINED_OTA, fleet.HEALER, fleet.UNKNOWN) + waiting
+    if updating and not args.allow_device_os_update:
+        also = f", {waiting:,} of them once they enable updates" if waiting else ""
+        reasons.append(
+            f"{updating:,} reached device(s) would not run it as is (Device OS update or unknown Device OS{also}); "
             "pass --allow-device-os-update to accept the update, or rebuild for the fleet floor"
         )
     return {"refuse": bool(reasons), "reasons": reasons}
@@ -163,6 +172,7 @@ def _json(args: Any, listing: Any, reach: Any, impact: Any, req: Any, decision: 
             "combined_ota": impact.count("combined_ota"),
             "healed": impact.count("healer"),
             "stuck": impact.count("stuck"),
+            "deferred": impact.count("deferred"),
             "unknown": impact.count("unknown"),
             "other_platform": impact.count("other_platform"),
             "safe_mode": impact.safe_mode,
