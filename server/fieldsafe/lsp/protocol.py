@@ -32,9 +32,12 @@ class FieldsafeProtocol(LanguageServerProtocol):
     def _send_data(self, data: Any) -> None:
         if data:
             body = json.dumps(data, default=self._serialize_message)
-            # no token can exist in this process before the cloud module is loaded: do not load it for this
+            # No token can exist in this process before the cloud module is loaded: do not load it for this. The
+            # warm-up thread may be importing it right now (in sys.modules, not yet initialised): until its
+            # functions exist, nothing can have registered a token through them either.
             cloud = sys.modules.get("fieldsafe.cloud")
-            if cloud is not None and cloud.has_secret(body):
+            has_secret = getattr(cloud, "has_secret", None)
+            if has_secret is not None and has_secret(body):
                 try:
                     data = json.loads(cloud.redact(body))
                 except ValueError:  # a token with a quote in it straddled JSON syntax: send nothing of it
