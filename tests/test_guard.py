@@ -33,9 +33,7 @@ def test_needs_update_is_refused_without_the_flag_and_priced() -> None:
     binary = app_for("boron", "4.2.0")
     d = _decide(binary, raw)
     expected = delivery.plan_flash(guard.device_facts(raw), "4.2.0", app_bytes=len(binary))
-    if expected.decision.path == policy.UpgradePath.STUCK:
-        assert d.verdict == guard.Verdict.REFUSE and guard.WOULD_BE_STUCK in codes(d)
-        return
+    assert expected.decision.path == policy.UpgradePath.HEALER  # a product Boron: the table says healed
     assert d.verdict == guard.Verdict.REFUSE
     assert guard.NEEDS_DEVICE_OS_UPDATE in codes(d)
     assert d.plan == expected and d.predicted_bytes == expected.total_bytes
@@ -83,12 +81,10 @@ def test_developer_electron_decision_follows_the_policy_table() -> None:
     plain = _decide(binary, raw)
     assert plain.verdict == guard.Verdict.REFUSE and plain.plan == expected
     allowed = _decide(binary, raw, allow_device_os_update=True)
-    stuck = expected.decision.path == policy.UpgradePath.STUCK
-    assert allowed.allowed is not stuck
-    if stuck:
-        finding = next(f for f in allowed.findings if f.code == guard.WOULD_BE_STUCK)
-        update = next(x for x in finding.fixes if x.kind == "update-os")
-        assert update.params["bytes"] == delivery.plan_update_os(guard.device_facts(raw), "2.3.1").total_bytes > 0
+    assert expected.decision.rule == "developer_electron" and not allowed.allowed
+    finding = next(f for f in allowed.findings if f.code == guard.WOULD_BE_STUCK)
+    update = next(x for x in finding.fixes if x.kind == "update-os")
+    assert update.params["bytes"] == delivery.plan_update_os(guard.device_facts(raw), "2.3.1").total_bytes > 0
 
 
 def test_offline_device_is_refused() -> None:

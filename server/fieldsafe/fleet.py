@@ -484,7 +484,7 @@ def evaluate(
         acc["cellular"] += n if key.cellular else 0
         acc["stale"] += n if key.stale else 0
         if plan is not None:
-            acc["downtime"] += n * _downtime(plan, key, delivery)
+            acc["downtime"] += n * float(plan.downtime_seconds or 0.0)  # None (stuck) counts as 0 here
     result = []
     for (pid, release, consequence, rule, eventual), acc in cohorts.items():
         plan = acc["plan"]
@@ -563,11 +563,6 @@ def _fate(
     if consequence == DEFERRED and plan.decision.eventual is policy.UpgradePath.RUNS:
         consequence = RUNS  # updates disabled, but the app runs as is whenever it arrives: nothing to fix
     return consequence, plan
-
-
-def _downtime(plan: Any, key: DeviceKey, delivery: Any) -> float:
-    """Seconds the device does not run the app: the plan's own figure (None for stuck: counted as 0 here)."""
-    return float(plan.downtime_seconds or 0.0)
 
 
 # -------------------------------------------------------------------------------------------- fixes
